@@ -1,0 +1,17 @@
+# Every third-party dependency, found once. All come from Debian's archive
+# (scripts/install-deps.sh installs them); nothing is downloaded at build time.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(fmt 9 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(Asio 1.22 REQUIRED)
+pkg_check_modules(sodium REQUIRED IMPORTED_TARGET libsodium)
+pkg_check_modules(xxhash REQUIRED IMPORTED_TARGET libxxhash)
+if(VSR_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(VSR_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()

@@ -1,0 +1,35 @@
+#pragma once
+// Always-on assertions for programmer errors (broken invariants). Bad input is never
+// asserted on: it is a validation result. A failed assertion prints where and why, then
+// aborts, so that a simulator seed or a crash report points at the broken rule.
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace vsr::detail {
+
+[[noreturn]] inline void assert_failed(const char* expr, const char* file, int line,
+                                       const char* why) {
+  std::fprintf(stderr, "vsr: assertion failed: %s (%s:%d)%s%s\n", expr, file, line,
+               why[0] != '\0' ? ": " : "", why);
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace vsr::detail
+
+/// Aborts with file and line when `cond` is false. Always on, also in release builds.
+#define VSR_ASSERT(cond)                                           \
+  do {                                                             \
+    if (!(cond)) [[unlikely]] {                                    \
+      ::vsr::detail::assert_failed(#cond, __FILE__, __LINE__, ""); \
+    }                                                              \
+  } while (false)
+
+/// Like VSR_ASSERT, with a fixed explanation string saying which rule broke.
+#define VSR_ASSERT_MSG(cond, why)                                   \
+  do {                                                              \
+    if (!(cond)) [[unlikely]] {                                     \
+      ::vsr::detail::assert_failed(#cond, __FILE__, __LINE__, why); \
+    }                                                               \
+  } while (false)
