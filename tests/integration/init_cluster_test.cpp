@@ -1,0 +1,310 @@
+// Proves, by running the built `vsr` binary, the command-line contract of product.md §1 for
+// what exists so far: --help and --version, the global options (--cluster-dir, its
+// VSR_CLUSTER_DIR default, --log-level, --app), and `vsr init-cluster`: the files it writes
+// (mode 0600, client.tnet without the replica key), its refusal to overwrite without
+// --force (exit 2, nothing changed), --force (new keys), exit 2 with a one-line message for
+// each invalid option, and exit 4 when the directory cannot be written.
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "process.hpp"
+#include "vsr/config/cluster_config.hpp"
+
+#ifndef VSR_EXPECTED_VERSION
+#error "VSR_EXPECTED_VERSION must be defined by the build (the project version)"
+#endif
+
+namespace vsr::test {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+std::string read_bytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+mode_t mode_of(const std::filesystem::path& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st.st_mode & 07777;
+}
+
+std::string hex(const std::array<std::uint8_t, 32>& bytes) {
+  std::string out;
+  for (std::uint8_t b : bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    out += digits[b >> 4];
+    out += digits[b & 0xf];
+  }
+  return out;
+}
+
+// An error is one line on stderr, "vsr: ...", with nothing on stdout.
+void expect_one_line_error(const RunResult& result, int code, const std::string& fragment) {
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_EQ(result.status.code, code) << result.err;
+  EXPECT_THAT(result.err, StartsWith("vsr: "));
+  EXPECT_THAT(result.err, HasSubstr(fragment));
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  EXPECT_EQ(result.out, "");
+}
+
+TEST(CliFrame, HelpExplainsAndListsCommands) {
+  RunResult result = run_vsr({"--help"});
+  EXPECT_EQ(result.status.code, 0);
+  EXPECT_THAT(result.out, HasSubstr("Viewstamped Replication"));
+  EXPECT_THAT(result.out, HasSubstr("init-cluster"));
+  EXPECT_THAT(result.out, HasSubstr("--cluster-dir"));
+  EXPECT_THAT(result.out, HasSubstr("VSR_CLUSTER_DIR"));
+  EXPECT_THAT(result.out, HasSubstr("--log-level"));
+  EXPECT_THAT(result.out, HasSubstr("--app"));
+  EXPECT_THAT(result.out, HasSubstr("Exit codes"));
+  EXPECT_EQ(result.err, "");
+}
+
+TEST(CliFrame, InitClusterHelpShowsEveryOptionWithDefaults) {
+  RunResult result = run_vsr({"init-cluster", "--help"});
+  EXPECT_EQ(result.status.code, 0);
+  for (const char* fragment :
+       {"--nodes", "n0=127.0.0.1:9000,n1=127.0.0.1:9001,n2=127.0.0.1:9002", "--max-batch-size",
+        "1..1024=64", "--max-batch-delay", "0..1000=1", "--max-pipeline-depth", "1..128=8",
+        "--checkpoint-interval", "=1024", "--force", "heartbeat_ms=100",
+        "view_change_timeout_ms=500", "request_timeout_ms=1000"}) {
+    EXPECT_THAT(result.out, HasSubstr(fragment));
+  }
+}
+
+TEST(CliFrame, VersionPrintsProjectVersion) {
+  RunResult result = run_vsr({"--version"});
+  EXPECT_EQ(result.status.code, 0);
+  EXPECT_EQ(result.out, std::string("vsr ") + VSR_EXPECTED_VERSION + "\n");
+}
+
+TEST(CliFrame, UsageErrorsExit2WithOneLine) {
+  expect_one_line_error(run_vsr({}), 2, "A subcommand is required");
+  expect_one_line_error(run_vsr({"no-such-command"}), 2, "unknown command 'no-such-command'");
+  expect_one_line_error(run_vsr({"--no-such-option", "init-cluster"}), 2, "--no-such-option");
+  expect_one_line_error(run_vsr({"--log-level", "loud", "init-cluster"}), 2, "--log-level");
+  expect_one_line_error(run_vsr({"--cluster-dir", "", "init-cluster"}), 2,
+                        "--cluster-dir: the directory must not be empty");
+}
+
+class InitCluster : public ::testing::Test {
+ protected:
+  std::filesystem::path cluster_dir() const { return temp_ / "cluster"; }
+  std::vector<std::string> init(std::vector<std::string> extra = {}) const {
+    std::vector<std::string> args{"--cluster-dir", cluster_dir().string(), "init-cluster"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
+
+  TempDir temp_;
+};
+
+TEST_F(InitCluster, WritesBothFilesMode0600AndReportsThem) {
+  RunResult result = run_vsr(init());
+  ASSERT_EQ(result.status.code, 0) << result.err;
+  EXPECT_EQ(result.err, "");
+  const config::ClusterPaths paths{cluster_dir()};
+  EXPECT_EQ(mode_of(paths.cluster_file()), 0600u);
+  EXPECT_EQ(mode_of(paths.client_file()), 0600u);
+  EXPECT_EQ(mode_of(cluster_dir()), 0700u);
+
+  auto cluster = config::load_cluster(paths.cluster_file());
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  auto client = config::load_client(paths.client_file());
+  ASSERT_TRUE(client.ok()) << client.error().message;
+  EXPECT_EQ(*client, config::client_config_of(*cluster));
+  EXPECT_EQ(cluster->config_version, 1u);
+  EXPECT_EQ(cluster->tuning, config::Tuning{});
+  EXPECT_EQ(cluster->timeouts, config::Timeouts{});
+  ASSERT_EQ(cluster->nodes.size(), 3u);
+  EXPECT_EQ(cluster->nodes[2].name, "n2");
+  EXPECT_EQ(cluster->nodes[2].address.to_string(), "127.0.0.1:9002");
+
+  EXPECT_THAT(result.out, HasSubstr("wrote " + paths.cluster_file().string()));
+  EXPECT_THAT(result.out, HasSubstr("wrote " + paths.client_file().string()));
+  EXPECT_THAT(result.out, HasSubstr("cluster id " + cluster->cluster_id.hex()));
+  EXPECT_THAT(result.out, HasSubstr("0 n0 127.0.0.1:9000"));
+  EXPECT_THAT(result.out, HasSubstr("2 n2 127.0.0.1:9002"));
+}
+
+TEST_F(InitCluster, ClientFileHoldsNoReplicaKey) {
+  ASSERT_EQ(run_vsr(init()).status.code, 0);
+  const config::ClusterPaths paths{cluster_dir()};
+  auto cluster = config::load_cluster(paths.cluster_file());
+  ASSERT_TRUE(cluster.ok());
+  const std::string client_bytes = read_bytes(paths.client_file());
+  EXPECT_THAT(client_bytes, Not(HasSubstr("replica_key")));
+  EXPECT_THAT(client_bytes, Not(HasSubstr(hex(cluster->replica_key.bytes))));
+  EXPECT_THAT(client_bytes, HasSubstr(hex(cluster->client_key.bytes)));
+  EXPECT_THAT(read_bytes(paths.cluster_file()), HasSubstr(hex(cluster->replica_key.bytes)));
+}
+
+TEST_F(InitCluster, SecondRunWithoutForceExits2AndChangesNothing) {
+  ASSERT_EQ(run_vsr(init()).status.code, 0);
+  const config::ClusterPaths paths{cluster_dir()};
+  const std::string cluster_before = read_bytes(paths.cluster_file());
+  const std::string client_before = read_bytes(paths.client_file());
+  RunResult again = run_vsr(init({"--nodes", "x=127.0.0.1:1"}));
+  expect_one_line_error(again, 2, "already exists");
+  EXPECT_THAT(again.err, HasSubstr("--force"));
+  EXPECT_EQ(read_bytes(paths.cluster_file()), cluster_before);
+  EXPECT_EQ(read_bytes(paths.client_file()), client_before);
+}
+
+TEST_F(InitCluster, ForceRewritesWithNewIdAndKeys) {
+  ASSERT_EQ(run_vsr(init()).status.code, 0);
+  const config::ClusterPaths paths{cluster_dir()};
+  auto before = config::load_cluster(paths.cluster_file());
+  ASSERT_TRUE(before.ok());
+  RunResult forced = run_vsr(init({"--force", "--nodes", "solo=127.0.0.1:7000"}));
+  ASSERT_EQ(forced.status.code, 0) << forced.err;
+  EXPECT_THAT(forced.out, HasSubstr("replaced " + paths.cluster_file().string()));
+  auto after = config::load_cluster(paths.cluster_file());
+  ASSERT_TRUE(after.ok());
+  EXPECT_NE(after->cluster_id, before->cluster_id);
+  EXPECT_NE(after->replica_key, before->replica_key);
+  EXPECT_NE(after->client_key, before->client_key);
+  ASSERT_EQ(after->nodes.size(), 1u);
+  auto client = config::load_client(paths.client_file());
+  ASSERT_TRUE(client.ok());
+  EXPECT_EQ(client->client_key, after->client_key);
+}
+
+TEST_F(InitCluster, EveryOptionIsWritten) {
+  RunResult result = run_vsr(init({"--nodes", "a=127.0.0.1:7000,b=[::1]:7001,c=localhost:7002",
+                                   "--max-batch-size", "10", "--max-batch-delay", "0",
+                                   "--max-pipeline-depth", "2", "--checkpoint-interval", "100"}));
+  ASSERT_EQ(result.status.code, 0) << result.err;
+  auto cluster = config::load_cluster(config::ClusterPaths{cluster_dir()}.cluster_file());
+  ASSERT_TRUE(cluster.ok());
+  EXPECT_EQ(cluster->tuning.max_batch_size, 10u);
+  EXPECT_EQ(cluster->tuning.max_batch_delay_ms, 0u);
+  EXPECT_EQ(cluster->tuning.max_pipeline_depth, 2u);
+  EXPECT_EQ(cluster->tuning.checkpoint_interval, 100u);
+  ASSERT_EQ(cluster->nodes.size(), 3u);
+  EXPECT_EQ(cluster->nodes[1].address.host, "::1");
+  EXPECT_EQ(cluster->nodes[2].address.host, "localhost");
+  EXPECT_THAT(result.out, HasSubstr("1 b [::1]:7001"));
+}
+
+struct InvalidCase {
+  std::vector<std::string> args;
+  std::string fragment;
+};
+
+TEST_F(InitCluster, EachInvalidOptionExits2NamingTheProblemAndWritesNothing) {
+  const std::vector<InvalidCase> cases = {
+      {{"--nodes", "bad name=127.0.0.1:9000"}, "node name 'bad name' is invalid"},
+      {{"--nodes", std::string(33, 'n') + "=127.0.0.1:9000"}, "is invalid: use 1 to 32"},
+      {{"--nodes", "a=127.0.0.1:9000,a=127.0.0.1:9001"}, "node name 'a' appears more than once"},
+      {{"--nodes", "a=127.0.0.1:9000,b=127.0.0.1:9000"}, "have the same address"},
+      {{"--nodes", "a=127.0.0.1:0"}, "port 0"},
+      {{"--nodes", "a=127.0.0.1:65536"}, "port 65536"},
+      {{"--nodes", "a=127.0.0.1"}, "has no port"},
+      {{"--nodes", "a=300.0.0.1:9000"}, "not a valid IPv4 address"},
+      {{"--nodes", "a=::1:9000"}, "brackets"},
+      {{"--nodes", "a"}, "is not NAME=HOST:PORT"},
+      {{"--nodes", ""}, "is not NAME=HOST:PORT"},
+      {{"--max-batch-size", "0"}, "--max-batch-size: 0 is out of range; use 1..1024"},
+      {{"--max-batch-size", "1025"}, "--max-batch-size: 1025 is out of range"},
+      {{"--max-batch-size", "ten"}, "--max-batch-size: 'ten' is not a whole number"},
+      {{"--max-batch-delay", "1001"}, "--max-batch-delay: 1001 is out of range"},
+      {{"--max-batch-delay", "-1"}, "--max-batch-delay: '-1' is not a whole number"},
+      {{"--max-pipeline-depth", "0"}, "--max-pipeline-depth: 0 is out of range"},
+      {{"--max-pipeline-depth", "129"}, "--max-pipeline-depth: 129 is out of range"},
+      {{"--checkpoint-interval", "0"}, "--checkpoint-interval: 0 is out of range"},
+      {{"--checkpoint-interval", "99999999999"}, "--checkpoint-interval: 99999999999 is out"},
+      {{"unexpected"}, "unexpected"},
+  };
+  for (const InvalidCase& c : cases) {
+    SCOPED_TRACE(c.fragment);
+    expect_one_line_error(run_vsr(init(c.args)), 2, c.fragment);
+    EXPECT_FALSE(std::filesystem::exists(cluster_dir()));
+  }
+}
+
+TEST_F(InitCluster, EnvironmentVariableSetsTheDirectory) {
+  SpawnOptions options;
+  options.env["VSR_CLUSTER_DIR"] = (temp_ / "from-env").string();
+  options.cwd = temp_.path();
+  RunResult result = run_vsr({"init-cluster"}, options);
+  ASSERT_EQ(result.status.code, 0) << result.err;
+  EXPECT_TRUE(std::filesystem::exists(temp_ / "from-env" / "cluster.tnet"));
+  EXPECT_FALSE(std::filesystem::exists(temp_ / ".vsr"));
+}
+
+TEST_F(InitCluster, FlagWinsOverEnvironmentVariable) {
+  SpawnOptions options;
+  options.env["VSR_CLUSTER_DIR"] = (temp_ / "from-env").string();
+  RunResult result =
+      run_vsr({"--cluster-dir", (temp_ / "from-flag").string(), "init-cluster"}, options);
+  ASSERT_EQ(result.status.code, 0) << result.err;
+  EXPECT_TRUE(std::filesystem::exists(temp_ / "from-flag" / "cluster.tnet"));
+  EXPECT_FALSE(std::filesystem::exists(temp_ / "from-env"));
+}
+
+TEST_F(InitCluster, DefaultDirectoryIsDotVsrInWorkingDirectory) {
+  SpawnOptions options;
+  options.cwd = temp_.path();
+  RunResult result = run_vsr({"init-cluster"}, options);
+  ASSERT_EQ(result.status.code, 0) << result.err;
+  EXPECT_TRUE(std::filesystem::exists(temp_ / ".vsr" / "cluster.tnet"));
+  EXPECT_TRUE(std::filesystem::exists(temp_ / ".vsr" / "client.tnet"));
+  EXPECT_THAT(result.out, HasSubstr("wrote .vsr/cluster.tnet"));
+}
+
+TEST_F(InitCluster, GlobalOptionsAreAcceptedAndAfterTheCommandToo) {
+  RunResult result = run_vsr({"--app", "bank", "--app", "locks", "--log-level", "debug",
+                              "init-cluster", "--cluster-dir", cluster_dir().string()});
+  ASSERT_EQ(result.status.code, 0) << result.err;
+  EXPECT_TRUE(std::filesystem::exists(cluster_dir() / "cluster.tnet"));
+}
+
+TEST_F(InitCluster, UnwritableDirectoryExits4) {
+  // A regular file where a directory must go fails even for root.
+  { std::ofstream(temp_ / "file") << "x"; }
+  RunResult result =
+      run_vsr({"--cluster-dir", (temp_ / "file" / "cluster").string(), "init-cluster"});
+  expect_one_line_error(result, 4, (temp_ / "file").string());
+  EXPECT_THAT(result.err, HasSubstr("Not a directory"));
+
+  RunResult on_file = run_vsr({"--cluster-dir", (temp_ / "file").string(), "init-cluster"});
+  expect_one_line_error(on_file, 4, "Not a directory");
+}
+
+TEST_F(InitCluster, ReadOnlyDirectoryExits4) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
+  std::filesystem::create_directory(temp_ / "ro");
+  std::filesystem::permissions(
+      temp_ / "ro", std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
+  RunResult result = run_vsr({"--cluster-dir", (temp_ / "ro").string(), "init-cluster"});
+  expect_one_line_error(result, 4, "Permission denied");
+}
+
+TEST_F(InitCluster, LeftoverNodeDataIsWarnedAbout) {
+  ASSERT_EQ(run_vsr(init()).status.code, 0);
+  std::filesystem::create_directories(cluster_dir() / "nodes" / "n0");
+  RunResult forced = run_vsr(init({"--force"}));
+  ASSERT_EQ(forced.status.code, 0);
+  EXPECT_THAT(forced.err, HasSubstr("warning: " + (cluster_dir() / "nodes").string()));
+}
+
+}  // namespace
+}  // namespace vsr::test
