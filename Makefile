@@ -29,7 +29,9 @@ check: deps
 long: release
 	ctest --preset release -j $(JOBS) -L long
 
-demo: release
+demo: deps
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS) --target vsr
 	scripts/demo.sh build/release/vsr
 
 fuzz: deps
