@@ -1,0 +1,128 @@
+#pragma once
+// The core's output: effects the runtime (or the simulator) executes, and the durable
+// state it hands back on restart. This is the seam between the pure core and storage/IO.
+//
+// Contract for whoever executes effects:
+//  - Sends may be executed immediately and in any order; they may be lost. The core emits
+//    a send that depends on durable state (PrepareOk, DoViewChange, StartView, Reply) only
+//    after the storage completion that made that state durable has been reported to it.
+//  - Storage effects (WritePrepare, TruncateWal, WriteMetadata, WriteCheckpoint,
+//    ReleaseWal) carry increasing write ids and must become durable in issue order. The
+//    runtime reports progress with Replica::on_storage_done(id): everything with a write id
+//    <= id is durable (synced). Several writes may share one fsync.
+//  - A crash loses any storage effect whose completion was not reported; the last one in
+//    flight may be torn (report it as WalEntryState::torn on restart).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "vsr/base/result.hpp"
+#include "vsr/core/message.hpp"
+#include "vsr/core/types.hpp"
+
+namespace vsr::core {
+
+/// The durable replica state besides the WAL (VR Revisited §4.2 view/log_view, plus the
+/// canonical log suffix of log_view so that a restart cannot mistake a stale WAL tail for
+/// its log).
+struct Metadata {
+  View view;
+  View log_view;  ///< the view in which the log was last installed (normal status)
+  Op commit;      ///< highest op known committed when written (a hint)
+  Op checkpoint_op;
+  Checksum checkpoint_checksum;             ///< checksum of the prepare at checkpoint_op
+  std::vector<PrepareHeader> view_headers;  ///< canonical suffix of the log in log_view
+  /// The highest view for which a DoViewChange may have been sent: the replica never goes
+  /// back to a view below it (Replica::on_start_view).
+  View voted_view;
+
+  friend bool operator==(const Metadata&, const Metadata&) = default;
+};
+
+std::string encode_metadata(std::uint64_t cluster_id, const Metadata& metadata);
+Result<Metadata, std::string> decode_metadata(std::string_view bytes, std::uint64_t cluster_id);
+
+/// A checkpoint: the app state and the client table after executing `op` (§5).
+struct Checkpoint {
+  Op op;
+  Checksum checksum;  ///< of the prepare at op
+  std::string app_snapshot;
+  std::string client_table;
+};
+
+std::string encode_checkpoint(std::uint64_t cluster_id, const Checkpoint& checkpoint);
+Result<Checkpoint, std::string> decode_checkpoint(std::string_view bytes, std::uint64_t cluster_id);
+
+struct SendToReplica {
+  ReplicaIndex to;
+  Bytes message;
+};
+
+struct SendToClient {
+  std::string client_id;
+  Bytes message;
+};
+
+/// Writes the encoded prepare into the WAL slot for `op`, replacing what was there.
+struct WritePrepare {
+  std::uint64_t write_id = 0;
+  Op op;
+  Checksum checksum;
+  Bytes message;  ///< the same bytes that are sent to the backups
+};
+
+/// Forgets every WAL entry above `op` (a view change truncated the log).
+struct TruncateWal {
+  std::uint64_t write_id = 0;
+  Op op;
+};
+
+struct WriteMetadata {
+  std::uint64_t write_id = 0;
+  Metadata metadata;
+  Bytes encoded;
+};
+
+struct WriteCheckpoint {
+  std::uint64_t write_id = 0;
+  Op op;
+  Bytes encoded;  ///< encode_checkpoint()
+};
+
+/// WAL entries at or below `op` are no longer needed (a later checkpoint is durable).
+struct ReleaseWal {
+  std::uint64_t write_id = 0;
+  Op op;
+};
+
+using Effect = std::variant<SendToReplica, SendToClient, WritePrepare, TruncateWal, WriteMetadata,
+                            WriteCheckpoint, ReleaseWal>;
+
+/// Returns the storage write id of a storage effect, or nullopt for a send.
+std::optional<std::uint64_t> write_id_of(const Effect& effect);
+
+enum class WalEntryState : std::uint8_t {
+  intact,   ///< read back whole; the core still verifies its checksums
+  torn,     ///< the tail write a crash interrupted: it never completed, so never acked
+  corrupt,  ///< a slot that was written but cannot be read: maybe acked, repair from peers
+};
+
+struct WalEntry {
+  Op op;
+  WalEntryState state = WalEntryState::intact;
+  Bytes bytes;  ///< null unless intact
+};
+
+/// What storage hands the core on start. A replica with no metadata and an empty WAL is
+/// new (view 0); metadata absent with a non-empty WAL means the durable state is unknown,
+/// and the replica must not vote (status recovering).
+struct DurableState {
+  std::optional<Metadata> metadata;
+  std::optional<Checkpoint> checkpoint;
+  std::vector<WalEntry> wal;
+};
+
+}  // namespace vsr::core

@@ -1,0 +1,224 @@
+#pragma once
+// The protocol's messages (VR Revisited §4 plus TigerBeetle-style repair), each a typed
+// struct with one tnetstring encoding. Every message carries the cluster id, the protocol
+// version and, between replicas, the view and the sender. decode() validates everything
+// (types, ranges, limits, checksums) and returns a reason for rejection; a rejected message
+// changes nothing. The wire grammar is in docs/vsr/protocol.md.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "vsr/base/result.hpp"
+#include "vsr/core/options.hpp"
+#include "vsr/core/types.hpp"
+
+namespace vsr::core {
+
+constexpr std::int64_t protocol_version = 1;
+
+/// The header of a prepare: everything but the batch. `checksum` covers every other field
+/// (and, through body_checksum, the batch); `parent` is the checksum of the prepare at
+/// op - 1, which chains the log.
+struct PrepareHeader {
+  View view;                       ///< the view in which the primary created this prepare
+  Op op;                           ///< position in the log
+  Op commit;                       ///< the primary's commit number when it created this prepare
+  std::uint64_t timestamp_ms = 0;  ///< primary-stamped, never goes backwards
+  Checksum parent;                 ///< checksum of the prepare at op - 1
+  Checksum body_checksum;          ///< XXH3-128 of the encoded batch
+  Checksum checksum;               ///< XXH3-128 of all the fields above and the cluster id
+
+  /// The checksum these fields should have in cluster `cluster_id`.
+  Checksum compute_checksum(std::uint64_t cluster_id) const;
+  friend bool operator==(const PrepareHeader&, const PrepareHeader&) = default;
+};
+
+/// One client request inside a prepare's batch.
+struct BatchRequest {
+  std::string client_id;
+  RequestNo request_no;
+  std::string operation;
+  friend bool operator==(const BatchRequest&, const BatchRequest&) = default;
+};
+
+/// Client → primary. request_no 0 registers a session (operation must be empty).
+struct Request {
+  View view;  ///< the view the client believes current (a hint)
+  std::string client_id;
+  RequestNo request_no;
+  std::string operation;
+};
+
+enum class ReplyStatus : std::uint8_t {
+  ok,             ///< executed; `result` is the app's reply
+  stale_request,  ///< request_no is older than the client's latest
+  evicted,        ///< the client has no session (evicted or never registered)
+};
+const char* to_string(ReplyStatus status);
+
+/// Primary → client.
+struct Reply {
+  View view;
+  ReplicaIndex replica;
+  std::string client_id;
+  RequestNo request_no;
+  /// ok: the op that executed the request. evicted: the op at (or before) which the
+  /// session was found missing; a client ignores an evicted reply with op <= the op of its
+  /// own registration (a duplicate about an older session).
+  Op op;
+  ReplyStatus status = ReplyStatus::ok;
+  std::string result;
+};
+
+/// Primary → backups (and repair answers): a batch of requests at one op.
+struct Prepare {
+  ReplicaIndex replica;  ///< the primary that created it (primary of header.view)
+  PrepareHeader header;
+  std::vector<BatchRequest> batch;
+};
+
+/// Backup → primary: the prepare at `op` with `checksum` is durable in my WAL.
+struct PrepareOk {
+  View view;
+  ReplicaIndex replica;
+  Op op;
+  Checksum checksum;
+};
+
+/// Primary → backups: heartbeat and commit number (with the checksum of that op).
+struct Commit {
+  View view;
+  ReplicaIndex replica;
+  Op commit;
+  Checksum checksum;
+};
+
+struct StartViewChange {
+  View view;
+  ReplicaIndex replica;
+  /// The sender's durable voted_view: it sent a DoViewChange for this view, so a quorum once
+  /// wanted to leave every view below it.
+  View voted_view;
+};
+
+/// What a replica knows about one op of its log suffix, for the view change.
+enum class SlotState : std::uint8_t {
+  intact,   ///< the prepare is durable and readable
+  missing,  ///< never durably written here (a "nack": it cannot have been acknowledged)
+  corrupt,  ///< a slot exists but cannot be read: maybe acknowledged, so never a nack
+};
+const char* to_string(SlotState state);
+
+struct DvcEntry {
+  Op op;
+  SlotState state = SlotState::missing;
+  std::optional<PrepareHeader> header;  ///< when known
+  std::optional<Checksum> checksum;     ///< when known (equals header->checksum if both)
+};
+
+/// Replica → new primary: my log suffix (the last max_pipeline_depth + 1 ops) and log_view.
+struct DoViewChange {
+  View view;
+  ReplicaIndex replica;
+  View log_view;
+  Op op;
+  Op commit;
+  std::vector<DvcEntry> entries;  ///< ascending op
+};
+
+/// New primary → backups: the canonical log suffix of the new view.
+struct StartView {
+  View view;
+  ReplicaIndex replica;
+  Op op;
+  Op commit;
+  std::vector<PrepareHeader> headers;  ///< ascending op, ends at `op`
+};
+
+/// A replica that fell behind a view asks the primary for StartView.
+struct RequestStartView {
+  View view;
+  ReplicaIndex replica;
+};
+
+/// Asks a peer for the headers of ops [op_min, op_max] it has.
+struct RequestHeaders {
+  View view;
+  ReplicaIndex replica;
+  Op op_min;
+  Op op_max;
+};
+
+struct Headers {
+  View view;
+  ReplicaIndex replica;
+  std::vector<PrepareHeader> headers;  ///< descending op
+};
+
+/// Asks a peer for the prepare at `op` with exactly `checksum`.
+struct RequestPrepare {
+  View view;
+  ReplicaIndex replica;
+  Op op;
+  Checksum checksum;
+};
+
+/// State transfer (§5): a replica that cannot repair the op after its commit point because
+/// its peers released it asks for a checkpoint newer than `op`.
+struct RequestCheckpoint {
+  View view;
+  ReplicaIndex replica;
+  Op op;  ///< the asker's commit point
+};
+
+/// A durable checkpoint (encode_checkpoint bytes). The receiver installs it only if its
+/// checksum is the parent named by the canonical header at op + 1 in its verified chain.
+struct SyncCheckpoint {
+  View view;
+  ReplicaIndex replica;
+  Op op;
+  Checksum checksum;
+  std::string checkpoint;
+};
+
+using Message = std::variant<Request, Reply, Prepare, PrepareOk, Commit, StartViewChange,
+                             DoViewChange, StartView, RequestStartView, RequestHeaders, Headers,
+                             RequestPrepare, RequestCheckpoint, SyncCheckpoint>;
+
+/// The message kind's wire name, e.g. "prepare_ok".
+const char* message_name(const Message& message);
+
+/// Appends the encoding of `message` to `out`. For a Prepare, header.checksum and
+/// header.body_checksum must already be set (see seal_prepare).
+void encode(std::uint64_t cluster_id, const Message& message, std::string& out);
+std::string encode(std::uint64_t cluster_id, const Message& message);
+
+/// Fills body_checksum and checksum of a prepare from its fields and batch.
+void seal_prepare(std::uint64_t cluster_id, Prepare& prepare);
+
+/// What decode() checks against.
+struct DecodeLimits {
+  std::uint64_t cluster_id = 0;
+  std::uint32_t replica_count = 1;
+  std::uint32_t max_headers = 64;
+  std::uint32_t max_batch = 1024;
+  std::uint32_t max_operation_bytes = 64 * 1024;
+  std::uint32_t max_message_bytes = 16 * 1024 * 1024;
+};
+
+DecodeLimits decode_limits(const Options& options);
+
+/// Decodes and validates one message. On error: a reason, e.g. "prepare: checksum mismatch".
+Result<Message, std::string> decode(std::string_view bytes, const DecodeLimits& limits);
+
+/// Decodes only a prepare (e.g. a WAL record) and verifies both checksums.
+Result<Prepare, std::string> decode_prepare(std::string_view bytes, const DecodeLimits& limits);
+
+/// The prepare at op 0: identical on every replica of a cluster, never written.
+Prepare root_prepare(std::uint64_t cluster_id);
+
+}  // namespace vsr::core

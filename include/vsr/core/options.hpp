@@ -1,0 +1,67 @@
+#pragma once
+// Every limit and timeout of the consensus core, in one place. The runtime fills it from
+// cluster.tnet; the simulator from its seed. All replicas of a cluster must use the same
+// replica_count, max_pipeline_depth and checkpoint_interval: the view change reasons about
+// "at most max_pipeline_depth uncommitted ops past the commit point" (protocol-notes).
+
+#include <cstddef>
+#include <cstdint>
+
+namespace vsr::core {
+
+/// Deliberately wrong protocol behaviour, for proving that the simulator's checkers catch
+/// real bugs. Never set outside tests (tests/sim/injected_bugs_test.cpp).
+enum class InjectedBug : std::uint8_t {
+  none,
+  prepare_ok_before_durable,  ///< a backup acknowledges before its WAL write completes
+  quorum_too_small,           ///< replication quorum is one less than a majority
+  shortest_log_wins,          ///< the new primary picks the log with the lowest op
+  ignore_log_view,            ///< the new primary compares logs by op only
+  execute_before_commit,      ///< a backup executes prepares as soon as they are written
+  forget_client_table,        ///< the client table is not part of the checkpoint/restore
+};
+
+struct Options {
+  std::uint64_t cluster_id = 0;
+  std::uint32_t replica_count = 3;  ///< 1..max_replicas
+
+  // Normal operation (§4.1, §6 batching).
+  std::uint32_t max_batch_size = 16;        ///< requests per Prepare
+  std::uint32_t max_batch_delay_ticks = 1;  ///< wait for more requests at most this long
+  std::uint32_t max_pipeline_depth = 8;     ///< uncommitted prepares in flight
+  std::uint32_t max_request_queue = 256;    ///< requests waiting for a batch (then dropped)
+  std::uint32_t max_operation_bytes = 64 * 1024;
+  std::uint32_t client_table_size = 64;  ///< sessions; the least recently committed is evicted
+
+  // Checkpoints (§5): every checkpoint_interval ops the app state and client table are saved.
+  std::uint64_t checkpoint_interval = 64;
+
+  // Timeouts, in ticks.
+  std::uint32_t commit_heartbeat_ticks = 10;     ///< primary sends Commit at least this often
+  std::uint32_t prepare_retry_ticks = 20;        ///< primary resends unacknowledged prepares
+  std::uint32_t primary_timeout_ticks = 60;      ///< backup hears nothing → StartViewChange
+  std::uint32_t view_change_timeout_ticks = 80;  ///< view change not done → next view
+  std::uint32_t timeout_jitter_ticks = 40;       ///< seeded jitter added to the two above
+  std::uint32_t view_change_resend_ticks = 15;   ///< resend SVC/DVC while changing views
+  std::uint32_t repair_retry_ticks = 8;          ///< re-request missing headers/prepares
+
+  // Message bounds.
+  std::uint32_t max_headers_per_message = 64;
+  std::uint32_t max_message_bytes = 16 * 1024 * 1024;
+
+  InjectedBug bug = InjectedBug::none;  ///< test-only switch, see InjectedBug
+
+  static constexpr std::uint32_t max_replicas = 16;
+  static constexpr std::size_t max_client_id_bytes = 64;
+
+  /// f: the number of faulty replicas tolerated.
+  std::uint32_t faults_tolerated() const { return (replica_count - 1) / 2; }
+  /// Replicas that must have a prepare durable before it commits (and votes for a view).
+  std::uint32_t quorum() const {
+    std::uint32_t q = faults_tolerated() + 1;
+    if (bug == InjectedBug::quorum_too_small && q > 1) q -= 1;
+    return q;
+  }
+};
+
+}  // namespace vsr::core

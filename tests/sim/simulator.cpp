@@ -1,0 +1,700 @@
+// The deterministic simulator (see simulator.hpp). One thread, one seed, no clocks: every
+// random choice comes from prng_, and every container iterated for output is ordered.
+
+#include "simulator.hpp"
+
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include <algorithm>
+
+namespace vsr::sim {
+
+namespace {
+
+const char* bug_name(core::InjectedBug bug) {
+  switch (bug) {
+    case core::InjectedBug::none:
+      return "none";
+    case core::InjectedBug::prepare_ok_before_durable:
+      return "prepare_ok_before_durable";
+    case core::InjectedBug::quorum_too_small:
+      return "quorum_too_small";
+    case core::InjectedBug::shortest_log_wins:
+      return "shortest_log_wins";
+    case core::InjectedBug::ignore_log_view:
+      return "ignore_log_view";
+    case core::InjectedBug::execute_before_commit:
+      return "execute_before_commit";
+    case core::InjectedBug::forget_client_table:
+      return "forget_client_table";
+  }
+  return "?";
+}
+
+std::uint64_t digest_of(const KvApp& app, const core::ClientTable& table) {
+  std::string bytes;
+  app.snapshot(bytes);
+  table.encode(bytes);
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
+
+}  // namespace
+
+SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::InjectedBug bug) {
+  SimOptions o;
+  o.seed = seed;
+  o.replicas = replicas;
+  o.randomize = true;
+  core::Prng p(seed ^ 0x5eed5eed5eedULL);
+  o.clients = 2 + static_cast<std::uint32_t>(p.below(4));
+  o.requests_per_client = 10 + static_cast<std::uint32_t>(p.below(20));
+  o.network.drop_percent = p.chance(1, 4) ? 0 : static_cast<std::uint32_t>(p.below(25));
+  o.network.duplicate_percent = static_cast<std::uint32_t>(p.below(30));
+  o.network.delay_min_ticks = 1;
+  o.network.delay_max_ticks = 1 + static_cast<std::uint32_t>(p.below(12));
+  o.network.partition_percent = p.chance(1, 3) ? 0 : static_cast<std::uint32_t>(p.below(30));
+  o.crash_percent = p.chance(1, 3) ? 0 : static_cast<std::uint32_t>(1 + p.below(6));
+  o.corrupt_percent = p.chance(1, 2) ? 0 : static_cast<std::uint32_t>(p.below(15));
+  o.torn_percent = static_cast<std::uint32_t>(p.below(100));
+  o.storage_latency_max_ticks = 1 + static_cast<std::uint32_t>(p.below(5));
+  o.core.max_batch_size = 1 + static_cast<std::uint32_t>(p.below(8));
+  o.core.max_batch_delay_ticks = static_cast<std::uint32_t>(p.below(3));
+  o.core.max_pipeline_depth = 1 + static_cast<std::uint32_t>(p.below(6));
+  o.core.checkpoint_interval = p.chance(1, 2) ? 1000000 : 8 + p.below(40);
+  // A table smaller than the number of active clients thrashes (each registration evicts
+  // another client) and can livelock; eviction itself is covered by a scenario.
+  o.core.client_table_size = o.clients + static_cast<std::uint32_t>(p.below(3));
+  o.core.bug = bug;
+  o.fault_ticks = 1500;
+  o.liveness_ticks = 5000;
+  return o;
+}
+
+Simulator::Simulator(SimOptions options)
+    : options_(std::move(options)),
+      prng_(options_.seed),
+      model_clients_(std::max<std::uint32_t>(1, options_.core.client_table_size)) {
+  options_.core.replica_count = options_.replicas;
+  options_.core.cluster_id = 0x5157 + options_.seed % 1000;
+  nodes_.resize(options_.replicas);
+  blocked_.assign(options_.replicas, std::vector<bool>(options_.replicas, false));
+  // At most f replicas ever have disk corruption, so every committed op stays intact on at
+  // least one replica of every quorum (else no protocol could survive it).
+  std::vector<std::uint32_t> order(options_.replicas);
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) order[r] = r;
+  for (std::uint32_t i = 0; i < options_.core.faults_tolerated(); ++i) {
+    std::uint32_t pick = i + static_cast<std::uint32_t>(prng_.below(options_.replicas - i));
+    std::swap(order[i], order[pick]);
+    faulty_.insert(order[i]);
+  }
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) restart(r);
+  clients_.resize(options_.clients);
+  for (std::uint32_t i = 0; i < options_.clients; ++i) {
+    clients_[i].id = fmt::format("client-{}", i);
+    clients_[i].next_at = prng_.below(20);
+  }
+  result_.replay = fmt::format("vsr_sim --seed {} --replicas {}", options_.seed, options_.replicas);
+  if (options_.core.bug != core::InjectedBug::none) {
+    result_.replay += fmt::format(" --bug {}", bug_name(options_.core.bug));
+  }
+}
+
+Simulator::~Simulator() = default;
+
+std::uint64_t Simulator::realtime_ms(std::uint32_t r) const {
+  return now_ * 10 + r * 7;
+}
+
+std::optional<std::uint32_t> Simulator::primary() const {
+  std::optional<std::uint32_t> best;
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    if (!is_up(r) || !replica(r).is_primary()) continue;
+    if (!best || replica(r).view() > replica(*best).view()) best = r;
+  }
+  return best;
+}
+
+bool Simulator::converged() const {
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    if (!is_up(r)) return false;
+    const core::Replica& x = replica(r);
+    const core::Replica& first = replica(0);
+    if (x.status() != core::Status::normal || x.view() != first.view() ||
+        x.commit_min() != x.op() || x.op() != first.op()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Simulator::all_done() const {
+  for (const Client& c : clients_) {
+    if (c.outstanding || c.completed < options_.requests_per_client) return false;
+  }
+  return true;
+}
+
+void Simulator::fail(std::string why) {
+  if (!result_.ok) return;
+  result_.ok = false;
+  result_.failure = fmt::format("tick {}: {}", now_, why);
+}
+
+// --- running ----------------------------------------------------------------------------
+
+SimResult Simulator::run() {
+  const std::uint64_t end = options_.fault_ticks + options_.liveness_ticks;
+  while (result_.ok && now_ < end) {
+    step();
+    if (liveness_phase_ && all_done()) break;
+  }
+  if (result_.ok && !all_done()) {
+    std::uint32_t open = 0;
+    for (const Client& c : clients_) {
+      open += options_.requests_per_client - std::min(c.completed, options_.requests_per_client);
+    }
+    std::string states;
+    for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+      if (!is_up(r)) {
+        states += fmt::format(" r{}=down", r);
+        continue;
+      }
+      const core::Replica& x = replica(r);
+      states += fmt::format(" r{}={}/v{}/lv{}/op{}/c{}-{}", r, core::to_string(x.status()),
+                            x.view().value, x.log_view().value, x.op().value, x.commit_min().value,
+                            x.commit_max().value);
+    }
+    for (const Client& c : clients_) {
+      if (c.outstanding || c.completed < options_.requests_per_client) {
+        states += fmt::format(" [{} request {}{}{} done {}]", c.id, c.request_no,
+                              c.registered ? "" : " unregistered",
+                              c.outstanding ? " outstanding" : "", c.completed);
+      }
+    }
+    fail(fmt::format("(d) liveness: {} requests unfinished {} ticks after faults healed;{}", open,
+                     options_.liveness_ticks, states));
+  }
+  if (result_.ok) {
+    // Liveness also means every replica catches up: a replica left behind (in a stale view,
+    // or unable to repair) would be one fault away from losing the quorum.
+    const std::uint64_t converge_end = now_ + options_.liveness_ticks;
+    while (result_.ok && now_ < converge_end && !converged()) step();
+    if (result_.ok && !converged()) {
+      std::string states;
+      for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+        const core::Replica& x = replica(r);
+        states += fmt::format(" r{}={}/v{}/lv{}/op{}/c{}-{}", r, core::to_string(x.status()),
+                              x.view().value, x.log_view().value, x.op().value,
+                              x.commit_min().value, x.commit_max().value);
+      }
+      fail(fmt::format("(d) liveness: replicas did not converge after the clients finished;{}",
+                       states));
+      if (options_.verbose) {
+        for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+          fmt::print("{}", replica(r).debug_log(12));
+        }
+      }
+    }
+  }
+  if (result_.ok && !pending_replies_.empty()) {
+    fail(fmt::format("(c) {} client replies never appeared in the committed history",
+                     pending_replies_.size()));
+  }
+  return summarize();
+}
+
+const SimResult& Simulator::summarize() {
+  result_.ticks = now_;
+  result_.ops_committed = canonical_commit();
+  result_.max_view = 0;
+  result_.view_changes = 0;
+  result_.repairs = 0;
+  result_.truncations = 0;
+  result_.state_transfers = 0;
+  result_.requests_completed = 0;
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    if (!is_up(r)) continue;
+    result_.max_view = std::max(result_.max_view, replica(r).view().value);
+    result_.view_changes += replica(r).counters().view_changes_started;
+    result_.repairs += replica(r).counters().prepares_repaired;
+    result_.truncations += replica(r).counters().truncated_ops;
+    result_.state_transfers += replica(r).counters().state_transfers;
+  }
+  for (const Client& c : clients_) result_.requests_completed += c.completed;
+  return result_;
+}
+
+bool Simulator::run_until(std::uint64_t until) {
+  while (result_.ok && now_ < until) step();
+  return result_.ok;
+}
+
+bool Simulator::run_until_done(std::uint64_t max_ticks) {
+  const std::uint64_t end = now_ + max_ticks;
+  while (result_.ok && now_ < end && !all_done()) step();
+  return result_.ok && all_done();
+}
+
+void Simulator::step() {
+  now_ += 1;
+  if (options_.randomize && !liveness_phase_ && now_ >= options_.fault_ticks) {
+    start_liveness_phase();
+  }
+  while (!network_.empty() && network_.begin()->first.first <= now_) {
+    Packet packet = std::move(network_.begin()->second);
+    network_.erase(network_.begin());
+    deliver(packet);
+  }
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) complete_storage(r);
+  check();
+  if (options_.randomize && !liveness_phase_) random_faults();
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    if (!is_up(r)) continue;
+    nodes_[r].replica->tick(realtime_ms(r));
+    drain(r);
+  }
+  for (std::uint32_t i = 0; i < clients_.size(); ++i) client_tick(clients_[i], i);
+  check();
+}
+
+// --- network ----------------------------------------------------------------------------
+
+void Simulator::send_packet(std::uint32_t from, std::uint32_t to, core::Bytes bytes) {
+  const NetworkFaults& f = options_.network;
+  const bool faults = !liveness_phase_;
+  if (faults && prng_.chance(f.drop_percent, 100)) return;
+  auto delay = [&] {
+    std::uint64_t span =
+        f.delay_max_ticks >= f.delay_min_ticks ? f.delay_max_ticks - f.delay_min_ticks + 1 : 1;
+    return f.delay_min_ticks + prng_.below(span);
+  };
+  network_.emplace(std::make_pair(now_ + delay(), seq_++), Packet{from, to, bytes});
+  if (faults && prng_.chance(f.duplicate_percent, 100)) {
+    network_.emplace(std::make_pair(now_ + delay(), seq_++), Packet{from, to, std::move(bytes)});
+  }
+}
+
+void Simulator::deliver(const Packet& packet) {
+  const std::uint32_t replicas = options_.replicas;
+  if (packet.to < replicas) {
+    if (!is_up(packet.to)) return;
+    if (packet.from < replicas && blocked_[packet.from][packet.to]) return;
+    nodes_[packet.to].replica->on_message(*packet.bytes);
+    drain(packet.to);
+  } else {
+    on_client_message(packet.to - replicas, packet.bytes);
+  }
+}
+
+void Simulator::drain(std::uint32_t r) {
+  Node& node = nodes_[r];
+  for (core::Effect& effect : node.replica->take_effects()) {
+    if (auto* send = std::get_if<core::SendToReplica>(&effect)) {
+      send_packet(r, send->to.value, std::move(send->message));
+    } else if (auto* reply = std::get_if<core::SendToClient>(&effect)) {
+      for (std::uint32_t i = 0; i < clients_.size(); ++i) {
+        if (clients_[i].id == reply->client_id) {
+          send_packet(r, options_.replicas + i, std::move(reply->message));
+        }
+      }
+    } else {
+      // Storage completes in issue order, each write a little later than the last.
+      std::uint64_t at = node.latency_override != 0
+                             ? now_ + node.latency_override
+                             : now_ + 1 + prng_.below(options_.storage_latency_max_ticks);
+      if (!node.disk.queue.empty()) at = std::max(at, node.disk.queue.back().complete_at);
+      node.disk.queue.push_back(PendingWrite{at, std::move(effect)});
+    }
+  }
+}
+
+void Simulator::isolate(std::uint32_t replica) {
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    if (r == replica) continue;
+    blocked_[r][replica] = true;
+    blocked_[replica][r] = true;
+  }
+}
+
+void Simulator::block(std::uint32_t from, std::uint32_t to) {
+  blocked_[from][to] = true;
+}
+
+void Simulator::heal() {
+  for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
+}
+
+// --- storage ----------------------------------------------------------------------------
+
+void Simulator::apply_write(Disk& disk, const core::Effect& effect, bool torn) {
+  if (const auto* w = std::get_if<core::WritePrepare>(&effect)) {
+    if (torn) {
+      disk.wal[w->op.value] = w->message->substr(0, w->message->size() / 2);
+      disk.torn.insert(w->op.value);
+    } else {
+      disk.wal[w->op.value] = *w->message;
+      disk.torn.erase(w->op.value);
+    }
+  } else if (const auto* t = std::get_if<core::TruncateWal>(&effect)) {
+    disk.wal.erase(disk.wal.upper_bound(t->op.value), disk.wal.end());
+    disk.torn.erase(disk.torn.upper_bound(t->op.value), disk.torn.end());
+  } else if (const auto* m = std::get_if<core::WriteMetadata>(&effect)) {
+    disk.metadata = *m->encoded;
+  } else if (const auto* c = std::get_if<core::WriteCheckpoint>(&effect)) {
+    disk.checkpoints[c->op.value] = *c->encoded;
+    while (disk.checkpoints.size() > 3) disk.checkpoints.erase(disk.checkpoints.begin());
+  } else if (const auto* rel = std::get_if<core::ReleaseWal>(&effect)) {
+    disk.wal.erase(disk.wal.begin(), disk.wal.upper_bound(rel->op.value));
+    disk.torn.erase(disk.torn.begin(), disk.torn.upper_bound(rel->op.value));
+  }
+}
+
+void Simulator::complete_storage(std::uint32_t r) {
+  Node& node = nodes_[r];
+  if (!is_up(r)) return;
+  std::optional<std::uint64_t> done;
+  while (!node.disk.queue.empty() && node.disk.queue.front().complete_at <= now_) {
+    apply_write(node.disk, node.disk.queue.front().effect, false);
+    done = core::write_id_of(node.disk.queue.front().effect);
+    node.disk.queue.pop_front();
+  }
+  if (done) {
+    node.replica->on_storage_done(*done);
+    drain(r);
+  }
+}
+
+core::DurableState Simulator::durable_state(std::uint32_t r,
+                                            const std::set<std::uint64_t>& corrupt_ops) {
+  const Disk& disk = nodes_[r].disk;
+  core::DurableState state;
+  if (disk.metadata) {
+    auto md = core::decode_metadata(*disk.metadata, options_.core.cluster_id);
+    VSR_ASSERT_MSG(md.ok(), "simulated metadata does not decode");
+    state.metadata = *md;
+    if (md->checkpoint_op.value > 0) {
+      auto it = disk.checkpoints.find(md->checkpoint_op.value);
+      VSR_ASSERT_MSG(it != disk.checkpoints.end(), "simulated checkpoint missing");
+      auto cp = core::decode_checkpoint(it->second, options_.core.cluster_id);
+      VSR_ASSERT(cp.ok());
+      state.checkpoint = *cp;
+    }
+  }
+  for (const auto& [op, bytes] : disk.wal) {
+    core::WalEntry entry;
+    entry.op = core::Op{op};
+    if (disk.torn.count(op) != 0) {
+      entry.state = core::WalEntryState::torn;
+    } else if (corrupt_ops.count(op) != 0) {
+      entry.state = core::WalEntryState::corrupt;
+      result_.corrupt_entries += 1;
+    } else {
+      entry.bytes = core::make_bytes(bytes);
+    }
+    state.wal.push_back(std::move(entry));
+  }
+  return state;
+}
+
+void Simulator::crash(std::uint32_t r) {
+  Node& node = nodes_[r];
+  if (!is_up(r)) return;
+  // Un-synced writes are lost; the one in flight may be torn.
+  if (!node.disk.queue.empty() && prng_.chance(options_.torn_percent, 100) &&
+      std::holds_alternative<core::WritePrepare>(node.disk.queue.front().effect)) {
+    apply_write(node.disk, node.disk.queue.front().effect, true);
+  }
+  node.disk.queue.clear();
+  node.replica.reset();
+  node.app.reset();
+  result_.crashes += 1;
+}
+
+void Simulator::restart(std::uint32_t r, const std::set<std::uint64_t>& corrupt_ops,
+                        bool lose_metadata) {
+  Node& node = nodes_[r];
+  VSR_ASSERT(!is_up(r));
+  if (lose_metadata) {
+    node.disk.metadata.reset();
+    node.disk.checkpoints.clear();
+  }
+  node.incarnation += 1;
+  node.app = std::make_unique<KvApp>();
+  node.replica =
+      std::make_unique<core::Replica>(options_.core, core::ReplicaIndex{r}, *node.app,
+                                      options_.seed * 1000003 + r * 101 + node.incarnation);
+  core::DurableState state = durable_state(r, corrupt_ops);
+  // Re-executed ops are checked again: start from what the checkpoint restored.
+  node.polled_commit = state.checkpoint ? state.checkpoint->op.value : 0;
+  node.replica->open(state);
+  drain(r);
+}
+
+// --- faults -----------------------------------------------------------------------------
+
+void Simulator::random_faults() {
+  const std::uint32_t replicas = options_.replicas;
+  const std::uint32_t max_down = std::max<std::uint32_t>(1, options_.core.faults_tolerated());
+  std::uint32_t down = 0;
+  for (std::uint32_t r = 0; r < replicas; ++r) down += is_up(r) ? 0u : 1u;
+  for (std::uint32_t r = 0; r < replicas; ++r) {
+    if (!is_up(r)) {
+      if (now_ >= nodes_[r].down_until) {
+        std::set<std::uint64_t> corrupt;
+        if (faulty_.count(r) != 0) {
+          for (const auto& [op, bytes] : nodes_[r].disk.wal) {
+            if (prng_.chance(options_.corrupt_percent, 100)) corrupt.insert(op);
+          }
+        }
+        restart(r, corrupt);
+        down -= 1;
+      }
+      continue;
+    }
+    if (down < max_down && prng_.chance(options_.crash_percent, 10000)) {
+      crash(r);
+      nodes_[r].down_until = now_ + 20 + prng_.below(300);
+      down += 1;
+    }
+  }
+  if (replicas > 1 && prng_.chance(options_.network.partition_percent, 10000)) {
+    heal();
+    switch (prng_.below(4)) {
+      case 0:
+        isolate(static_cast<std::uint32_t>(prng_.below(replicas)));
+        break;
+      case 1: {
+        // Asymmetric: one replica cannot hear (or cannot reach) some others.
+        std::uint32_t a = static_cast<std::uint32_t>(prng_.below(replicas));
+        for (std::uint32_t b = 0; b < replicas; ++b) {
+          if (b != a && prng_.chance(1, 2)) {
+            if (prng_.chance(1, 2)) {
+              block(a, b);
+            } else {
+              block(b, a);
+            }
+          }
+        }
+        break;
+      }
+      case 2:
+        for (std::uint32_t a = 0; a < replicas; ++a) {
+          for (std::uint32_t b = 0; b < replicas; ++b) {
+            if (a != b && (a % 2) != (b % 2)) block(a, b);  // a split into two sides
+          }
+        }
+        break;
+      default:
+        break;  // healed
+    }
+  }
+}
+
+void Simulator::start_liveness_phase() {
+  liveness_phase_ = true;
+  heal();
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    if (!is_up(r)) restart(r);
+  }
+}
+
+// --- clients ----------------------------------------------------------------------------
+
+void Simulator::client_tick(Client& c, std::uint32_t index) {
+  if (c.paused) return;
+  if (!c.outstanding) {
+    if (c.completed >= options_.requests_per_client || now_ < c.next_at) return;
+    if (!c.registered) {
+      c.operation.clear();
+      // A (re-)registration: request_no 0; later requests continue the client's numbering.
+      c.outstanding = true;
+      c.sent_at = now_;
+      c.retry_at = now_ + 60;
+      Client copy = c;
+      copy.request_no = 0;
+      client_send(copy, index, false);
+      return;
+    }
+    c.request_no += 1;
+    const std::uint64_t key = prng_.below(6);
+    if (prng_.chance(1, 4)) {
+      c.operation = fmt::format("get k{}", key);
+    } else {
+      c.operation =
+          fmt::format("add k{} {}", key, static_cast<std::int64_t>(prng_.below(200)) - 100);
+    }
+    c.outstanding = true;
+    c.sent_at = now_;
+    c.retry_at = now_ + 60;
+    client_send(c, index, false);
+    return;
+  }
+  if (now_ >= c.retry_at) {
+    c.retry_at = now_ + 60 + prng_.below(40);
+    Client copy = c;
+    if (!c.registered) copy.request_no = 0;
+    client_send(copy, index, true);
+  }
+}
+
+void Simulator::client_send(Client& c, std::uint32_t index, bool broadcast) {
+  core::Request request{core::View{c.view_hint}, c.id, core::RequestNo{c.request_no}, c.operation};
+  core::Bytes bytes =
+      core::make_bytes(core::encode(options_.core.cluster_id, core::Message{request}));
+  const std::uint32_t from = options_.replicas + index;
+  if (broadcast) {
+    for (std::uint32_t r = 0; r < options_.replicas; ++r) send_packet(from, r, bytes);
+  } else {
+    send_packet(from, static_cast<std::uint32_t>(c.view_hint % options_.replicas), bytes);
+  }
+}
+
+void Simulator::on_client_message(std::uint32_t index, const core::Bytes& bytes) {
+  Client& c = clients_[index];
+  auto decoded = core::decode(*bytes, core::decode_limits(options_.core));
+  if (!decoded || !std::holds_alternative<core::Reply>(*decoded)) {
+    fail("a client received a message that is not a valid reply");
+    return;
+  }
+  const core::Reply& reply = std::get<core::Reply>(*decoded);
+  if (reply.client_id != c.id) {
+    if (reply.client_id.rfind(fmt::format("client-{}", index), 0) != 0) {
+      fail("a reply reached the wrong client");
+    }
+    return;  // for an earlier (evicted) session of this client
+  }
+  c.view_hint = std::max(c.view_hint, reply.view.value);
+  const std::uint64_t expected_no = c.registered ? c.request_no : 0;
+  if (reply.status == core::ReplyStatus::evicted) {
+    result_.evictions += 1;
+    // The session is gone: re-register. An outstanding request's outcome is unknown. A
+    // notice about an older session (op <= our registration op) is a stale duplicate.
+    if (c.registered && reply.op.value <= c.registered_op) return;
+    if (c.registered || (c.outstanding && reply.request_no.value == expected_no)) {
+      if (c.outstanding && c.registered) c.completed += 1;
+      // A client whose session was evicted starts a new session under a new client id:
+      // re-registering the old id would let a retry of an old request still in the network
+      // execute a second time (TigerBeetle's client-session notes).
+      c.generation += 1;
+      c.id = fmt::format("client-{}.{}", index, c.generation);
+      c.request_no = 0;
+      c.registered = false;
+      c.outstanding = false;
+      c.next_at = now_ + 1;
+    }
+    return;
+  }
+  if (!c.outstanding || reply.request_no.value != expected_no) return;  // a late duplicate
+  if (reply.status == core::ReplyStatus::stale_request) {
+    fail(fmt::format("{} got stale_request for its latest request {}", c.id, expected_no));
+    return;
+  }
+  pending_replies_.push_back(ClientReply{c.id, expected_no, reply.op.value, reply.result});
+  if (expected_no == 0) {
+    c.registered = true;
+    c.registered_op = reply.op.value;
+  } else {
+    c.completed += 1;
+  }
+  c.outstanding = false;
+  // Think time spreads each client's requests over the fault phase and past it, so that
+  // the liveness phase still has work to finish.
+  const std::uint64_t spread =
+      2 * options_.fault_ticks / std::max<std::uint32_t>(1, options_.requests_per_client);
+  c.next_at = now_ + prng_.below(std::max<std::uint64_t>(5, spread));
+}
+
+// --- checkers ---------------------------------------------------------------------------
+
+void Simulator::check() {
+  for (std::uint32_t r = 0; r < options_.replicas && result_.ok; ++r) {
+    if (is_up(r)) check_commits(r);
+  }
+  advance_model();
+  check_pending_replies();
+}
+
+void Simulator::check_commits(std::uint32_t r) {
+  Node& node = nodes_[r];
+  const core::Replica& rep = *node.replica;
+  const std::uint64_t commit = rep.commit_min().value;
+  if (commit == node.polled_commit) return;
+  for (std::uint64_t op = node.polled_commit + 1; op <= commit; ++op) {
+    auto checksum = rep.executed_checksum(core::Op{op});
+    if (!checksum) continue;
+    auto [it, inserted] = canonical_.emplace(op, *checksum);
+    if (!inserted && it->second != *checksum) {
+      fail(fmt::format("(a) replica {} executed op {} as {} but another replica as {}", r, op,
+                       checksum->hex(), it->second.hex()));
+      return;
+    }
+    if (canonical_bodies_.count(op) == 0) {
+      if (core::Bytes body = rep.prepare_at(core::Op{op})) canonical_bodies_[op] = body;
+    }
+  }
+  node.polled_commit = commit;
+  const std::uint64_t digest = digest_of(*node.app, rep.client_table());
+  auto [it, inserted] = state_digests_.emplace(commit, digest);
+  if (!inserted && it->second != digest) {
+    fail(fmt::format("(b) replica {} has a different app state at commit {}", r, commit));
+  }
+}
+
+void Simulator::advance_model() {
+  const core::DecodeLimits limits = core::decode_limits(options_.core);
+  while (true) {
+    auto it = canonical_bodies_.find(model_op_ + 1);
+    if (it == canonical_bodies_.end()) return;
+    auto prepare = core::decode_prepare(*it->second, limits);
+    VSR_ASSERT(prepare.ok());
+    const core::Op op{model_op_ + 1};
+    if (prepare->header.timestamp_ms <= model_timestamp_ms_ && op.value > 1) {
+      fail(fmt::format("(c) the timestamp of op {} ({}) is not after op {}'s ({})", op.value,
+                       prepare->header.timestamp_ms, op.value - 1, model_timestamp_ms_));
+      return;
+    }
+    model_timestamp_ms_ = prepare->header.timestamp_ms;
+    for (const core::BatchRequest& req : prepare->batch) {
+      core::ExecuteOutcome outcome =
+          model_clients_.begin_execute(req.client_id, req.request_no, op);
+      if (outcome.kind == core::ExecuteOutcome::Kind::registered) {
+        expected_[{req.client_id, 0}] = Expected{op.value, ""};
+      } else if (outcome.kind == core::ExecuteOutcome::Kind::execute) {
+        std::string result = kv_execute(model_state_, op.value, req.operation);
+        expected_[{req.client_id, req.request_no.value}] = Expected{op.value, result};
+        model_clients_.finish_execute(req.client_id, req.request_no, op, result);
+      }
+    }
+    model_op_ += 1;
+  }
+}
+
+void Simulator::check_pending_replies() {
+  auto it = pending_replies_.begin();
+  while (it != pending_replies_.end() && result_.ok) {
+    auto e = expected_.find({it->client, it->request_no});
+    if (e != expected_.end() && e->second.op <= model_op_) {
+      // A registration's reply may come from a later duplicate registration.
+      const bool registration = it->request_no == 0;
+      if (!registration && (e->second.op != it->op || e->second.result != it->result)) {
+        fail(fmt::format(
+            "(c) {} request {} got '{}' at op {}, the committed history says '{}' "
+            "at op {}",
+            it->client, it->request_no, it->result, it->op, e->second.result, e->second.op));
+        return;
+      }
+      it = pending_replies_.erase(it);
+      result_.replies_checked += 1;
+      continue;
+    }
+    if (it->op != 0 && it->op <= model_op_ && it->request_no != 0) {
+      fail(fmt::format("(c) {} request {} got a reply at op {}, which did not execute it",
+                       it->client, it->request_no, it->op));
+      return;
+    }
+    ++it;
+  }
+}
+
+}  // namespace vsr::sim

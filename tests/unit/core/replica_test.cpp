@@ -1,0 +1,181 @@
+// Proves the replica's durability ordering and quorum rules on single steps, without the
+// simulator: a backup acknowledges only after its WAL write completed, the primary counts
+// itself only after its own write completed, a reply leaves only after commit, a
+// DoViewChange only after the new view is durable, and rejected input changes nothing.
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "vsr/core/replica.hpp"
+
+namespace vsr::core {
+namespace {
+
+constexpr std::uint64_t kCluster = 5;
+
+class EchoApp final : public app::StateMachine {
+ public:
+  std::string_view name() const override { return "echo"; }
+  void execute(const app::Context& c, std::string_view op, std::string& reply) override {
+    reply += std::to_string(c.op) + ":" + std::string(op);
+    executed += 1;
+  }
+  void snapshot(std::string& out) const override { out += std::to_string(executed); }
+  Result<void, std::string> restore(std::string_view) override { return {}; }
+  int executed = 0;
+};
+
+Options options(std::uint32_t replicas) {
+  Options o;
+  o.cluster_id = kCluster;
+  o.replica_count = replicas;
+  o.max_batch_delay_ticks = 0;
+  return o;
+}
+
+template <class T>
+std::vector<T> effects_of(const std::vector<Effect>& effects) {
+  std::vector<T> out;
+  for (const Effect& e : effects) {
+    if (const T* t = std::get_if<T>(&e)) out.push_back(*t);
+  }
+  return out;
+}
+
+std::uint64_t last_write(const std::vector<Effect>& effects) {
+  std::uint64_t id = 0;
+  for (const Effect& e : effects) {
+    if (auto w = write_id_of(e)) id = std::max(id, *w);
+  }
+  return id;
+}
+
+std::vector<Message> sent(const std::vector<Effect>& effects) {
+  std::vector<Message> out;
+  for (const auto& s : effects_of<SendToReplica>(effects)) {
+    auto m = decode(*s.message, decode_limits(options(3)));
+    EXPECT_TRUE(m.ok());
+    if (m.ok()) out.push_back(*m);
+  }
+  return out;
+}
+
+TEST(CoreReplica, QuorumSizes) {
+  EXPECT_EQ(options(1).quorum(), 1u);
+  EXPECT_EQ(options(3).quorum(), 2u);
+  EXPECT_EQ(options(5).quorum(), 3u);
+  Options bug = options(5);
+  bug.bug = InjectedBug::quorum_too_small;
+  EXPECT_EQ(bug.quorum(), 2u);
+}
+
+TEST(CoreReplica, SingleReplicaRepliesOnlyAfterItsWriteIsDurable) {
+  EchoApp app;
+  Replica r(options(1), ReplicaIndex{0}, app, 1);
+  r.open({});
+  std::uint64_t done = last_write(r.take_effects());
+  r.on_storage_done(done);
+  r.on_message(Message{Request{View{0}, "c", RequestNo{0}, ""}});
+  r.tick(1000);
+  auto effects = r.take_effects();
+  ASSERT_EQ(effects_of<WritePrepare>(effects).size(), 1u);
+  EXPECT_TRUE(effects_of<SendToClient>(effects).empty());
+  r.on_storage_done(last_write(effects));
+  auto after = r.take_effects();
+  ASSERT_EQ(effects_of<SendToClient>(after).size(), 1u);
+  EXPECT_EQ(r.commit_min(), Op{1});
+}
+
+TEST(CoreReplica, BackupAcknowledgesOnlyAfterDurable) {
+  EchoApp app;
+  Replica backup(options(3), ReplicaIndex{1}, app, 1);
+  backup.open({});
+  backup.on_storage_done(last_write(backup.take_effects()));
+
+  Prepare p;
+  p.replica = ReplicaIndex{0};
+  p.header.view = View{0};
+  p.header.op = Op{1};
+  p.header.commit = Op{0};
+  p.header.timestamp_ms = 10;
+  p.header.parent = root_prepare(kCluster).header.checksum;
+  p.batch = {BatchRequest{"c", RequestNo{0}, ""}};
+  seal_prepare(kCluster, p);
+  backup.on_message(Message{p});
+  auto effects = backup.take_effects();
+  ASSERT_EQ(effects_of<WritePrepare>(effects).size(), 1u);
+  for (const Message& m : sent(effects)) EXPECT_FALSE(std::holds_alternative<PrepareOk>(m));
+  backup.on_storage_done(last_write(effects));
+  auto after = sent(backup.take_effects());
+  ASSERT_EQ(after.size(), 1u);
+  ASSERT_TRUE(std::holds_alternative<PrepareOk>(after[0]));
+  EXPECT_EQ(std::get<PrepareOk>(after[0]).checksum, p.header.checksum);
+}
+
+TEST(CoreReplica, PrimaryCountsItselfOnlyAfterItsOwnWrite) {
+  EchoApp app;
+  Replica primary(options(3), ReplicaIndex{0}, app, 1);
+  primary.open({});
+  primary.on_storage_done(last_write(primary.take_effects()));
+  primary.on_message(Message{Request{View{0}, "c", RequestNo{0}, ""}});
+  primary.tick(1000);
+  auto effects = primary.take_effects();
+  auto writes = effects_of<WritePrepare>(effects);
+  ASSERT_EQ(writes.size(), 1u);
+  // One backup acknowledges: with the primary's own write pending that is not a quorum.
+  primary.on_message(Message{PrepareOk{View{0}, ReplicaIndex{1}, Op{1}, writes[0].checksum}});
+  EXPECT_EQ(primary.commit_max(), Op{0});
+  EXPECT_TRUE(effects_of<SendToClient>(primary.take_effects()).empty());
+  primary.on_storage_done(writes[0].write_id);
+  EXPECT_EQ(primary.commit_max(), Op{1});
+  EXPECT_EQ(effects_of<SendToClient>(primary.take_effects()).size(), 1u);
+}
+
+TEST(CoreReplica, DoViewChangeWaitsForDurableView) {
+  EchoApp app;
+  Replica r(options(3), ReplicaIndex{2}, app, 1);  // primary of view 2
+  r.open({});
+  r.on_storage_done(last_write(r.take_effects()));
+  // Two StartViewChange for view 2 (a quorum): r joins, writes its view, sends no DVC yet.
+  r.on_message(Message{StartViewChange{View{2}, ReplicaIndex{0}, View{0}}});
+  r.on_message(Message{StartViewChange{View{2}, ReplicaIndex{1}, View{0}}});
+  EXPECT_EQ(r.status(), Status::view_change);
+  EXPECT_EQ(r.view(), View{2});
+  auto effects = r.take_effects();
+  EXPECT_FALSE(effects_of<WriteMetadata>(effects).empty());
+  r.on_message(Message{DoViewChange{View{2}, ReplicaIndex{0}, View{0}, Op{0}, Op{0}, {}}});
+  EXPECT_EQ(r.status(), Status::view_change);  // its own vote is not durable yet
+  // Complete the storage writes one round at a time: view, vote, then the new log_view.
+  std::uint64_t pending = last_write(effects);
+  std::vector<Message> started;
+  for (int i = 0; i < 4 && pending != 0; ++i) {
+    r.on_storage_done(pending);
+    auto more = r.take_effects();
+    for (const Message& m : sent(more)) started.push_back(m);
+    pending = std::max(pending, last_write(more));
+    if (r.status() == Status::normal) break;
+  }
+  EXPECT_EQ(r.status(), Status::normal);
+  EXPECT_TRUE(r.is_primary());
+  EXPECT_TRUE(std::any_of(started.begin(), started.end(),
+                          [](const Message& m) { return std::holds_alternative<StartView>(m); }));
+}
+
+TEST(CoreReplica, RejectedInputChangesNothing) {
+  EchoApp app;
+  Replica r(options(3), ReplicaIndex{1}, app, 1);
+  r.open({});
+  r.on_storage_done(last_write(r.take_effects()));
+  r.on_message(std::string_view("not a tnetstring"));
+  r.on_message(std::string_view("0:}"));
+  std::string foreign = encode(kCluster + 1, Message{Commit{View{0}, ReplicaIndex{0}, Op{3}, {}}});
+  r.on_message(std::string_view(foreign));
+  EXPECT_EQ(r.counters().rejected_messages, 3u);
+  EXPECT_TRUE(r.take_effects().empty());
+  EXPECT_EQ(r.view(), View{0});
+  EXPECT_EQ(r.op(), Op{0});
+}
+
+}  // namespace
+}  // namespace vsr::core
