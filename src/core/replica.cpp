@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <set>
 
 namespace vsr::core {
 
@@ -118,9 +119,11 @@ void Replica::open(const DurableState& state) {
     write_metadata();
   } else if (!state.metadata) {
     // The WAL exists but the metadata is gone: what this replica acknowledged is unknown.
-    // It must not vote or acknowledge until a StartView gives it a log (protocol-notes).
+    // It must not vote or acknowledge until a StartView gives it a log (protocol-notes);
+    // its WAL cannot be trusted either and starts over.
     log_[0] = root;
     status_ = Status::recovering;
+    emit(TruncateWal{next_write_id(), Op{0}});
   } else {
     restore(state);
   }
@@ -159,6 +162,7 @@ void Replica::restore(const DurableState& state) {
     Slot anchor;
     anchor.checksum = cp.checksum;
     anchor.durable = true;
+    anchor.in_wal = true;
     log_[cp.op.value] = anchor;
   } else {
     Slot root;
@@ -170,11 +174,16 @@ void Replica::restore(const DurableState& state) {
   }
   load_wal(state);
   op_ = Op{log_.rbegin()->first};
-  commit_max_ = std::max(commit_min_, std::min(md.commit, op_));
+  // The commit hint speaks for the log of log_view only if it was learned in log_view: a
+  // replica that restarts in a view change may have learned a higher commit in a later view
+  // whose log replaced entries it still holds (seed 202264, R=3).
+  commit_max_ = log_view_ == view_ ? std::max(commit_min_, std::min(md.commit, op_)) : commit_min_;
 
   if (options_.replica_count == 1) {
     // A single replica's WAL holds only completed writes (torn tails are skipped), and a
     // write durable on the only replica is committed.
+    log_.erase(log_.upper_bound(wal_head_.value), log_.end());
+    op_ = wal_head_;
     status_ = Status::normal;
     log_view_ = view_;
     commit_max_ = op_;
@@ -208,8 +217,18 @@ void Replica::load_wal(const DurableState& state) {
     vh_min = view_headers_.front().op;
     vh_max = view_headers_.back().op;
   }
+  // A torn entry is the write a crash interrupted: at the end of the WAL it never
+  // completed (absent); anywhere else it was an in-place rewrite of a corrupt entry.
+  std::uint64_t physical_head = base.value;
   for (const WalEntry& entry : state.wal) {
-    if (entry.op < base || entry.state == WalEntryState::torn) continue;
+    if (entry.op > base && entry.state != WalEntryState::torn) {
+      physical_head = std::max(physical_head, entry.op.value);
+    }
+  }
+  std::set<std::uint64_t> present;  // ops whose WAL entry this replica keeps
+  for (const WalEntry& entry : state.wal) {
+    if (entry.op < base) continue;
+    if (entry.state == WalEntryState::torn && entry.op.value > physical_head) continue;
     std::optional<Prepare> prepare;
     if (entry.state == WalEntryState::intact && entry.bytes) {
       auto decoded = decode_prepare(*entry.bytes, limits_);
@@ -218,7 +237,10 @@ void Replica::load_wal(const DurableState& state) {
     if (!prepare) {
       if (entry.op == base) continue;
       // Written once, unreadable now: it may have been acknowledged, so it is never a nack.
-      log_[entry.op.value].corrupt = true;
+      Slot& slot = log_[entry.op.value];
+      slot.corrupt = true;
+      slot.in_wal = true;
+      present.insert(entry.op.value);
       continue;
     }
     const PrepareHeader& h = prepare->header;
@@ -239,7 +261,22 @@ void Replica::load_wal(const DurableState& state) {
     slot.body = entry.bytes;
     slot.durable = true;
     slot.corrupt = false;
+    slot.in_wal = true;
+    present.insert(entry.op.value);
     timestamp_ms_ = std::max(timestamp_ms_, h.timestamp_ms);
+  }
+  // The WAL this replica keeps is the unbroken run above the base. Whatever lies beyond
+  // the first entry it rejected chains to that entry, so it is not canonical in log_view
+  // (hence never committed) and is truncated before anything is appended.
+  wal_head_ = base;
+  while (present.count(wal_head_.value + 1) != 0) wal_head_ = next(wal_head_);
+  if (physical_head > wal_head_.value) {
+    emit(TruncateWal{next_write_id(), wal_head_});
+    for (auto it = log_.upper_bound(wal_head_.value); it != log_.end(); ++it) {
+      it->second.in_wal = false;
+      it->second.durable = false;
+      it->second.corrupt = false;
+    }
   }
 }
 
@@ -463,11 +500,56 @@ std::vector<PrepareHeader> Replica::suffix_headers() const {
 
 void Replica::write_prepare(Slot& slot, Op op) {
   VSR_ASSERT(slot.body && slot.checksum);
+  VSR_ASSERT_MSG(op == next(wal_head_) || (op <= wal_head_ && slot.corrupt),
+                 "the WAL is appended in op order or rewritten in place where corrupt");
   const std::uint64_t id = next_write_id();
   slot.write_id = id;
   slot.durable = false;
+  slot.in_wal = true;
+  if (op == next(wal_head_)) wal_head_ = op;
   pending_writes_.emplace_back(id, op.value);
   emit(WritePrepare{id, op, *slot.checksum, slot.body});
+}
+
+void Replica::flush_wal() {
+  // Append every prepare that is next in op order and chains to the WAL head; a gap or a
+  // break waits for repair (and delays this replica's PrepareOk, never anyone's safety).
+  while (true) {
+    const Slot* head = slot_at(wal_head_);
+    Slot* slot = slot_at(next(wal_head_));
+    if (head == nullptr || !head->checksum || slot == nullptr || !slot->body || !slot->header ||
+        slot->header->parent != *head->checksum) {
+      break;
+    }
+    write_prepare(*slot, next(wal_head_));
+  }
+}
+
+void Replica::wal_forget_from(Op op) {
+  // Everything in the WAL from `op` up chains to the entry at `op`, which is being replaced
+  // by another prepare: all of it is non-canonical (so never committed) and goes.
+  if (op > wal_head_) return;
+  VSR_ASSERT(op.value > 0);
+  wal_head_ = prev(op);
+  emit(TruncateWal{next_write_id(), wal_head_});
+  for (auto it = log_.lower_bound(op.value); it != log_.end(); ++it) {
+    Slot& slot = it->second;
+    if (slot.corrupt) continue;  // unreadable entries were dropped too; still never a nack
+    slot.in_wal = false;
+    slot.durable = false;
+    slot.write_id = 0;
+  }
+}
+
+void Replica::forget_slot(Op op, Slot& slot, const Checksum& expected) {
+  // The slot must hold another prepare. Its WAL entry (if readable: a corrupt one is
+  // rewritten in place) is stale, and so is everything the WAL chained on top of it.
+  const bool was_corrupt = slot.corrupt;
+  if (!was_corrupt && slot.in_wal) wal_forget_from(op);
+  slot = Slot{};
+  slot.corrupt = was_corrupt;
+  slot.in_wal = was_corrupt;
+  slot.checksum = expected;
 }
 
 // --- execution --------------------------------------------------------------------------

@@ -91,7 +91,8 @@ void Replica::prepare_batch() {
   slot.body = bytes;
   op_ = p.header.op;
   Slot& stored = log_[op_.value] = std::move(slot);
-  write_prepare(stored, op_);
+  flush_wal();
+  VSR_ASSERT_MSG(stored.in_wal, "the primary's WAL reaches its head");
   verify_chain();
   inflight_[op_.value] = Inflight{p.header.checksum, 0, now_};
   broadcast(bytes);
@@ -145,15 +146,20 @@ void Replica::on_prepare(const Prepare& m, const Bytes& bytes) {
   // A prepare of the current view from its primary is canonical: it extends (or, for a
   // slot we could not read, replaces) our log.
   Slot& slot = log_[op.value];
-  const bool was_corrupt = slot.corrupt;
-  if (slot.checksum == m.header.checksum) counters_.prepares_repaired += 1;  // a known gap
-  slot = Slot{};
-  slot.corrupt = was_corrupt;
+  if (slot.checksum == m.header.checksum) {
+    counters_.prepares_repaired += 1;  // a gap the chain already knew
+  } else if (slot.checksum) {
+    forget_slot(op, slot, m.header.checksum);
+  }
   slot.checksum = m.header.checksum;
   slot.header = m.header;
   slot.body = bytes;
   if (op > op_) op_ = op;
-  write_prepare(slot, op);
+  if (slot.corrupt && slot.in_wal && op <= wal_head_) {
+    write_prepare(slot, op);  // rewrite the unreadable entry in place
+  } else {
+    flush_wal();
+  }
   if (options_.bug == InjectedBug::prepare_ok_before_durable && is_durably_normal()) {
     send(primary_of(view_), Message{PrepareOk{view_, self_, op, m.header.checksum}});
   }
@@ -227,12 +233,7 @@ void Replica::on_commit(const Commit& m) {
   if (m.commit <= commit_min_) return;
   // The primary's commit point is canonical: anchor our log to it.
   Slot& slot = log_[m.commit.value];
-  if (slot.checksum != m.checksum) {
-    const bool was_corrupt = slot.corrupt;
-    slot = Slot{};
-    slot.corrupt = was_corrupt;
-    slot.checksum = m.checksum;
-  }
+  if (slot.checksum != m.checksum) forget_slot(m.commit, slot, m.checksum);
   if (m.commit > op_) op_ = m.commit;
   verify_chain();
   advance_commit_max(m.commit);

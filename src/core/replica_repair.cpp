@@ -35,10 +35,7 @@ void Replica::verify_chain() {
     }
     Slot& below = it->second;
     if (below.checksum != expected) {
-      const bool was_corrupt = below.corrupt;
-      below = Slot{};
-      below.corrupt = was_corrupt;
-      below.checksum = expected;
+      forget_slot(Op{op - 1}, below, expected);
       break;
     }
     if (!below.header) break;
@@ -85,7 +82,7 @@ void Replica::repair_tick(bool force) {
   std::uint32_t sent = 0;
   for (auto it = log_.upper_bound(commit_min_.value); it != log_.end() && sent < 8; ++it) {
     const Slot& slot = it->second;
-    if (!slot.checksum || (slot.body && (slot.durable || slot.write_id != 0))) continue;
+    if (!slot.checksum || slot.body) continue;  // a body waiting for its turn in the WAL
     send(repair_peer(), Message{RequestPrepare{view_, self_, Op{it->first}, *slot.checksum}});
     counters_.repairs_requested += 1;
     sent += 1;
@@ -155,11 +152,15 @@ void Replica::on_request_prepare(const RequestPrepare& m) {
 bool Replica::accept_repair(const Prepare& m, const Bytes& bytes) {
   Slot* slot = slot_at(m.header.op);
   if (slot == nullptr || slot->checksum != m.header.checksum) return false;
-  if (slot->body && (slot->durable || slot->write_id != 0)) return false;
+  if (slot->body) return false;
   VSR_ASSERT(bytes != nullptr);
   slot->header = m.header;
   slot->body = bytes;
-  write_prepare(*slot, m.header.op);
+  if (slot->corrupt && slot->in_wal && m.header.op <= wal_head_) {
+    write_prepare(*slot, m.header.op);  // rewrite the unreadable entry in place
+  } else {
+    flush_wal();
+  }
   timestamp_ms_ = std::max(timestamp_ms_, m.header.timestamp_ms);
   counters_.prepares_repaired += 1;
   verify_chain();
@@ -223,6 +224,7 @@ void Replica::on_sync_checkpoint(const SyncCheckpoint& m) {
   if (at != nullptr && at->checksum == m.checksum) anchor = *at;  // keep its header and body
   anchor.checksum = m.checksum;
   if (!anchor.body) anchor.durable = true;
+  anchor.in_wal = true;
   log_.erase(log_.begin(), log_.upper_bound(m.op.value));
   log_[m.op.value] = anchor;
   counters_.state_transfers += 1;
@@ -232,6 +234,12 @@ void Replica::on_sync_checkpoint(const SyncCheckpoint& m) {
   checkpoint_pending_ = std::move(*cp);
   checkpoint_pending_bytes_ = make_bytes(m.checkpoint);
   emit(WriteCheckpoint{id, m.op, checkpoint_pending_bytes_});
+  if (wal_head_ < m.op) {
+    // The WAL continues after the checkpoint (which is written first, in issue order).
+    wal_head_ = m.op;
+    emit(TruncateWal{next_write_id(), m.op});
+  }
+  flush_wal();
   verify_chain();
   execute_committed();
   repair_tick(true);

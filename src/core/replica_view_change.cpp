@@ -303,10 +303,10 @@ void Replica::truncate_after(Op op) {
   // the simulator's checkers report the divergence).
   op = std::max(op, commit_min_);
   if (op_ <= op) return;
+  wal_forget_from(next(op));
   log_.erase(log_.upper_bound(op.value), log_.end());
   op_ = op;
   if (commit_max_ > op_) commit_max_ = op_;
-  emit(TruncateWal{next_write_id(), op});
 }
 
 void Replica::install_headers(const std::vector<PrepareHeader>& headers, Op op) {
@@ -328,10 +328,11 @@ void Replica::install_canonical(Op op, const Checksum& checksum,
   }
   // A different prepare at this op: ours was from an older view and is not canonical. A
   // slot we could not read stays marked corrupt (it may have held this very prepare).
-  const bool was_corrupt = slot.corrupt;
-  slot = Slot{};
-  slot.corrupt = was_corrupt;
-  slot.checksum = checksum;
+  if (slot.checksum) {
+    forget_slot(op, slot, checksum);
+  } else {
+    slot.checksum = checksum;
+  }
   slot.header = header;
 }
 

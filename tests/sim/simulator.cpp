@@ -32,7 +32,7 @@ const char* bug_name(core::InjectedBug bug) {
   return "?";
 }
 
-std::uint64_t digest_of(const KvApp& app, const core::ClientTable& table) {
+std::uint64_t digest_of(const app::StateMachine& app, const core::ClientTable& table) {
   std::string bytes;
   app.snapshot(bytes);
   table.encode(bytes);
@@ -77,6 +77,7 @@ Simulator::Simulator(SimOptions options)
       model_clients_(std::max<std::uint32_t>(1, options_.core.client_table_size)) {
   options_.core.replica_count = options_.replicas;
   options_.core.cluster_id = 0x5157 + options_.seed % 1000;
+  model_app_ = make_app();
   nodes_.resize(options_.replicas);
   blocked_.assign(options_.replicas, std::vector<bool>(options_.replicas, false));
   // At most f replicas ever have disk corruption, so every committed op stays intact on at
@@ -104,6 +105,11 @@ Simulator::~Simulator() = default;
 
 std::uint64_t Simulator::realtime_ms(std::uint32_t r) const {
   return now_ * 10 + r * 7;
+}
+
+std::unique_ptr<app::StateMachine> Simulator::make_app() const {
+  if (options_.app_factory != nullptr) return options_.app_factory();
+  return std::make_unique<KvApp>();
 }
 
 std::optional<std::uint32_t> Simulator::primary() const {
@@ -256,6 +262,24 @@ void Simulator::step() {
   }
   for (std::uint32_t i = 0; i < clients_.size(); ++i) client_tick(clients_[i], i);
   check();
+  if (options_.verbose) trace();
+}
+
+void Simulator::trace() {
+  // One line whenever a replica's protocol state changes: enough to follow a failing seed.
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    std::string line = "down";
+    if (is_up(r)) {
+      const core::Replica& x = replica(r);
+      line =
+          fmt::format("{} v{} lv{} op{} commit {}-{}", core::to_string(x.status()), x.view().value,
+                      x.log_view().value, x.op().value, x.commit_min().value, x.commit_max().value);
+    }
+    if (nodes_[r].traced != line) {
+      fmt::print("tick {} r{}: {}\n", now_, r, line);
+      nodes_[r].traced = line;
+    }
+  }
 }
 
 // --- network ----------------------------------------------------------------------------
@@ -329,16 +353,35 @@ void Simulator::heal() {
 
 void Simulator::apply_write(Disk& disk, const core::Effect& effect, bool torn) {
   if (const auto* w = std::get_if<core::WritePrepare>(&effect)) {
+    // The storage contract (docs/vsr/storage.md): append at head + 1, or rewrite in place
+    // an entry that was reported corrupt (or torn) on open.
+    const std::uint64_t op = w->op.value;
+    const bool append = op == disk.head + 1;
+    const bool in_place =
+        op <= disk.head && (disk.corrupt.count(op) != 0 || disk.torn.count(op) != 0);
+    if (!append && !in_place) {
+      fail(fmt::format("storage contract: WritePrepare of op {} with the WAL head at {}", op,
+                       disk.head));
+      return;
+    }
+    if (append) disk.head = op;
+    disk.corrupt.erase(op);
     if (torn) {
-      disk.wal[w->op.value] = w->message->substr(0, w->message->size() / 2);
-      disk.torn.insert(w->op.value);
+      disk.wal[op] = w->message->substr(0, w->message->size() / 2);
+      disk.torn.insert(op);
     } else {
-      disk.wal[w->op.value] = *w->message;
-      disk.torn.erase(w->op.value);
+      disk.wal[op] = *w->message;
+      disk.torn.erase(op);
     }
   } else if (const auto* t = std::get_if<core::TruncateWal>(&effect)) {
-    disk.wal.erase(disk.wal.upper_bound(t->op.value), disk.wal.end());
-    disk.torn.erase(disk.torn.upper_bound(t->op.value), disk.torn.end());
+    // Below the head: drop the entries above. Above it (after a state transfer): every
+    // entry leaves the index and the WAL continues at op + 1.
+    const std::uint64_t op = t->op.value;
+    const std::uint64_t keep = op < disk.head ? op : 0;
+    disk.wal.erase(disk.wal.upper_bound(keep), disk.wal.end());
+    disk.torn.erase(disk.torn.upper_bound(keep), disk.torn.end());
+    disk.corrupt.erase(disk.corrupt.upper_bound(keep), disk.corrupt.end());
+    disk.head = op;
   } else if (const auto* m = std::get_if<core::WriteMetadata>(&effect)) {
     disk.metadata = *m->encoded;
   } else if (const auto* c = std::get_if<core::WriteCheckpoint>(&effect)) {
@@ -347,6 +390,7 @@ void Simulator::apply_write(Disk& disk, const core::Effect& effect, bool torn) {
   } else if (const auto* rel = std::get_if<core::ReleaseWal>(&effect)) {
     disk.wal.erase(disk.wal.begin(), disk.wal.upper_bound(rel->op.value));
     disk.torn.erase(disk.torn.begin(), disk.torn.upper_bound(rel->op.value));
+    disk.corrupt.erase(disk.corrupt.begin(), disk.corrupt.upper_bound(rel->op.value));
   }
 }
 
@@ -367,7 +411,14 @@ void Simulator::complete_storage(std::uint32_t r) {
 
 core::DurableState Simulator::durable_state(std::uint32_t r,
                                             const std::set<std::uint64_t>& corrupt_ops) {
-  const Disk& disk = nodes_[r].disk;
+  Disk& disk = nodes_[r].disk;
+  // A torn append at the end of the WAL is cut away on open, as the file WAL does.
+  while (!disk.wal.empty() && disk.wal.rbegin()->first == disk.head &&
+         disk.torn.count(disk.head) != 0) {
+    disk.torn.erase(disk.head);
+    disk.wal.erase(std::prev(disk.wal.end()));
+    disk.head -= 1;
+  }
   core::DurableState state;
   if (disk.metadata) {
     auto md = core::decode_metadata(*disk.metadata, options_.core.cluster_id);
@@ -388,6 +439,7 @@ core::DurableState Simulator::durable_state(std::uint32_t r,
       entry.state = core::WalEntryState::torn;
     } else if (corrupt_ops.count(op) != 0) {
       entry.state = core::WalEntryState::corrupt;
+      nodes_[r].disk.corrupt.insert(op);
       result_.corrupt_entries += 1;
     } else {
       entry.bytes = core::make_bytes(bytes);
@@ -420,7 +472,7 @@ void Simulator::restart(std::uint32_t r, const std::set<std::uint64_t>& corrupt_
     node.disk.checkpoints.clear();
   }
   node.incarnation += 1;
-  node.app = std::make_unique<KvApp>();
+  node.app = make_app();
   node.replica =
       std::make_unique<core::Replica>(options_.core, core::ReplicaIndex{r}, *node.app,
                                       options_.seed * 1000003 + r * 101 + node.incarnation);
@@ -517,12 +569,16 @@ void Simulator::client_tick(Client& c, std::uint32_t index) {
       return;
     }
     c.request_no += 1;
-    const std::uint64_t key = prng_.below(6);
-    if (prng_.chance(1, 4)) {
-      c.operation = fmt::format("get k{}", key);
+    if (options_.make_operation != nullptr) {
+      c.operation = options_.make_operation(prng_);
     } else {
-      c.operation =
-          fmt::format("add k{} {}", key, static_cast<std::int64_t>(prng_.below(200)) - 100);
+      const std::uint64_t key = prng_.below(6);
+      if (prng_.chance(1, 4)) {
+        c.operation = fmt::format("get k{}", key);
+      } else {
+        c.operation =
+            fmt::format("add k{} {}", key, static_cast<std::int64_t>(prng_.below(200)) - 100);
+      }
     }
     c.outstanding = true;
     c.sent_at = now_;
@@ -661,7 +717,9 @@ void Simulator::advance_model() {
       if (outcome.kind == core::ExecuteOutcome::Kind::registered) {
         expected_[{req.client_id, 0}] = Expected{op.value, ""};
       } else if (outcome.kind == core::ExecuteOutcome::Kind::execute) {
-        std::string result = kv_execute(model_state_, op.value, req.operation);
+        std::string result;
+        app::Context context{op.value, prepare->header.timestamp_ms, req.client_id};
+        model_app_->execute(context, req.operation, result);
         expected_[{req.client_id, req.request_no.value}] = Expected{op.value, result};
         model_clients_.finish_execute(req.client_id, req.request_no, op, result);
       }

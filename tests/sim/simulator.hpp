@@ -48,6 +48,11 @@ struct SimOptions {
   std::uint32_t storage_latency_max_ticks = 3;
   core::Options core;      ///< replica_count is set from `replicas`
   bool randomize = false;  ///< derive faults and limits from the seed
+  /// The app every replica runs; the checker replays a fresh instance of it over the
+  /// committed history as the model for checker (c). Null: the KV app (kv_app.hpp).
+  std::unique_ptr<app::StateMachine> (*app_factory)() = nullptr;
+  /// The operation bytes of a client's next request. Null: KV operations.
+  std::string (*make_operation)(core::Prng& prng) = nullptr;
   bool verbose = false;
 };
 
@@ -133,18 +138,21 @@ class Simulator {
     std::optional<std::string> metadata;
     std::map<std::uint64_t, std::string> wal;  ///< op -> bytes
     std::set<std::uint64_t> torn;              ///< ops whose last write was torn
+    std::set<std::uint64_t> corrupt;           ///< ops reported corrupt at the last restart
+    std::uint64_t head = 0;                    ///< the WAL's last op (appends go to head + 1)
     std::map<std::uint64_t, std::string> checkpoints;
     std::deque<PendingWrite> queue;
   };
 
   struct Node {
-    std::unique_ptr<KvApp> app;
+    std::unique_ptr<app::StateMachine> app;
     std::unique_ptr<core::Replica> replica;
     Disk disk;
     std::uint64_t polled_commit = 0;  ///< checker progress through this replica's commits
     std::uint64_t down_until = 0;
     std::uint32_t incarnation = 0;
     std::uint32_t latency_override = 0;
+    std::string traced;  ///< last state printed by trace()
   };
 
   struct Client {
@@ -169,6 +177,7 @@ class Simulator {
   };
 
   void step();
+  void trace();
   void deliver(const Packet& packet);
   void drain(std::uint32_t r);
   void send_packet(std::uint32_t from, std::uint32_t to, core::Bytes bytes);
@@ -186,6 +195,7 @@ class Simulator {
   void check_pending_replies();
   void fail(std::string why);
   std::uint64_t realtime_ms(std::uint32_t r) const;
+  std::unique_ptr<app::StateMachine> make_app() const;
 
   SimOptions options_;
   core::Prng prng_;
@@ -203,8 +213,8 @@ class Simulator {
   std::map<std::uint64_t, core::Bytes> canonical_bodies_;
   std::map<std::uint64_t, std::uint64_t> state_digests_;  ///< commit -> digest
   std::uint64_t model_op_ = 0;
-  std::uint64_t model_timestamp_ms_ = 0;  ///< of the last op the model executed
-  std::map<std::string, std::int64_t> model_state_;
+  std::uint64_t model_timestamp_ms_ = 0;          ///< of the last op the model executed
+  std::unique_ptr<app::StateMachine> model_app_;  ///< replays the committed history
   core::ClientTable model_clients_;
   std::map<std::pair<std::string, std::uint64_t>, Expected> expected_;
   struct ClientReply {

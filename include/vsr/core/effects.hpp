@@ -66,7 +66,9 @@ struct SendToClient {
   Bytes message;
 };
 
-/// Writes the encoded prepare into the WAL slot for `op`, replacing what was there.
+/// Writes the encoded prepare for `op` into the WAL. The core writes in op order: `op` is
+/// the WAL head + 1 (an append, chaining to the head), or an op whose entry was reported
+/// corrupt on open (a rewrite in place); it truncates before it writes anything else.
 struct WritePrepare {
   std::uint64_t write_id = 0;
   Op op;
@@ -74,7 +76,9 @@ struct WritePrepare {
   Bytes message;  ///< the same bytes that are sent to the backups
 };
 
-/// Forgets every WAL entry above `op` (a view change truncated the log).
+/// Forgets every WAL entry above `op` (a view change truncated the log, or a stale entry
+/// is replaced). When `op` is above the WAL head (after a state transfer installed the
+/// checkpoint of `op`, written before this), the WAL continues at op + 1.
 struct TruncateWal {
   std::uint64_t write_id = 0;
   Op op;

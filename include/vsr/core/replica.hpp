@@ -105,6 +105,7 @@ class Replica {
     bool durable = false;                 ///< body is synced in the WAL
     std::uint64_t write_id = 0;           ///< pending WAL write of body (0: none)
     bool corrupt = false;                 ///< disk had something unreadable here
+    bool in_wal = false;  ///< the WAL holds (or a write in flight will hold) this body
   };
 
   /// The primary's bookkeeping for one uncommitted op.
@@ -131,6 +132,9 @@ class Replica {
   Metadata current_metadata() const;
   std::vector<PrepareHeader> suffix_headers() const;
   void write_prepare(Slot& slot, Op op);
+  void flush_wal();
+  void forget_slot(Op op, Slot& slot, const Checksum& expected);
+  void wal_forget_from(Op op);
   void execute_committed();
   void execute_op(Op op, const Prepare& prepare);
   void maybe_checkpoint(Op op, const Checksum& checksum);
@@ -212,6 +216,10 @@ class Replica {
   Checksum checkpoint_checksum_;
   std::map<std::uint64_t, Slot> log_;  ///< ops in [log_base, op_]; op -> slot
   Op chain_low_;  ///< lowest op such that [chain_low_, op_] is verified by the hash chain
+  /// The WAL is written strictly in op order, each prepare chaining to the one below it
+  /// (the storage contract: append at head + 1, rewrite in place only a corrupt entry,
+  /// truncate): every op from the log base through wal_head_ is in the WAL or in flight.
+  Op wal_head_;
   ClientTable clients_;
   std::uint64_t timestamp_ms_ = 0;  ///< last prepare timestamp (primary stamps monotonically)
   std::uint64_t realtime_ms_ = 0;

@@ -113,6 +113,36 @@ TEST(CoreReplica, BackupAcknowledgesOnlyAfterDurable) {
   EXPECT_EQ(std::get<PrepareOk>(after[0]).checksum, p.header.checksum);
 }
 
+TEST(CoreReplica, BackupWritesTheWalInOpOrder) {
+  // A prepare beyond a gap waits in memory: the WAL is appended in op order only, and the
+  // later prepare is written (and acknowledged) once the gap is filled.
+  EchoApp app;
+  Replica backup(options(3), ReplicaIndex{1}, app, 1);
+  backup.open({});
+  backup.on_storage_done(last_write(backup.take_effects()));
+  auto make = [](std::uint64_t op, const Checksum& parent) {
+    Prepare p;
+    p.replica = ReplicaIndex{0};
+    p.header.view = View{0};
+    p.header.op = Op{op};
+    p.header.commit = Op{0};
+    p.header.timestamp_ms = 10 + op;
+    p.header.parent = parent;
+    p.batch = {BatchRequest{"c" + std::to_string(op), RequestNo{0}, ""}};
+    seal_prepare(kCluster, p);
+    return p;
+  };
+  const Prepare p1 = make(1, root_prepare(kCluster).header.checksum);
+  const Prepare p2 = make(2, p1.header.checksum);
+  backup.on_message(Message{p2});
+  EXPECT_TRUE(effects_of<WritePrepare>(backup.take_effects()).empty());
+  backup.on_message(Message{p1});
+  auto writes = effects_of<WritePrepare>(backup.take_effects());
+  ASSERT_EQ(writes.size(), 2u);
+  EXPECT_EQ(writes[0].op, Op{1});
+  EXPECT_EQ(writes[1].op, Op{2});
+}
+
 TEST(CoreReplica, PrimaryCountsItselfOnlyAfterItsOwnWrite) {
   EchoApp app;
   Replica primary(options(3), ReplicaIndex{0}, app, 1);
