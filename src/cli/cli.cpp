@@ -38,6 +38,15 @@ constexpr std::string_view footer =
 // Every command, in the order `vsr --help` lists them. Adding a command adds one line here.
 void add_commands(CLI::App& app, GlobalOptions& globals) {
   add_init_cluster(app, globals);
+  add_start_node(app, globals);
+  add_status(app, globals);
+  add_recover_node(app, globals);
+  add_move_node(app, globals);
+  add_bench(app, globals);
+  add_bank(app, globals);
+  add_inventory(app, globals);
+  add_catalog(app, globals);
+  add_locks(app, globals);
 }
 
 void add_global_options(CLI::App& app, GlobalOptions& globals) {

@@ -52,6 +52,22 @@ ExitCode exit_code_for(config::ErrorKind kind);
 /// src/cli/init_cluster.cpp: `vsr init-cluster`.
 void add_init_cluster(CLI::App& app, GlobalOptions& globals);
 
+/// src/cli/start_node.cpp: `vsr start-node`.
+void add_start_node(CLI::App& app, GlobalOptions& globals);
+/// src/cli/status.cpp: `vsr status`.
+void add_status(CLI::App& app, GlobalOptions& globals);
+/// src/cli/bench.cpp: `vsr bench`.
+void add_bench(CLI::App& app, GlobalOptions& globals);
+/// src/cli/app_commands.cpp: `vsr bank|inventory|catalog|locks ...`.
+void add_bank(CLI::App& app, GlobalOptions& globals);
+void add_inventory(CLI::App& app, GlobalOptions& globals);
+void add_catalog(CLI::App& app, GlobalOptions& globals);
+void add_locks(CLI::App& app, GlobalOptions& globals);
+/// src/cli/recover_node.cpp: `vsr recover-node`.
+void add_recover_node(CLI::App& app, GlobalOptions& globals);
+/// src/cli/move_node.cpp: `vsr move-node`.
+void add_move_node(CLI::App& app, GlobalOptions& globals);
+
 /// Parses `argv`, runs the chosen command and returns the process exit code. Never throws.
 int run_cli(int argc, char** argv);
 

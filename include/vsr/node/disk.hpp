@@ -1,0 +1,126 @@
+#pragma once
+// The core's storage effects executed against a replica's directory (vsr/storage), and
+// the core's DurableState built from that directory on start.
+//
+// The core hands out WritePrepare / TruncateWal / WriteMetadata / WriteCheckpoint /
+// ReleaseWal effects with increasing write ids and requires them durable in issue order
+// (vsr/core/effects.hpp). NodeDisk::execute() takes every effect pending when the disk
+// thread wakes and runs them in order: consecutive prepares are appended to the WAL and
+// made durable by one write and one fdatasync (group commit); any other effect first
+// syncs what is buffered, then runs (each of those is durable when it returns). It
+// returns the highest write id such that it and every lower one are durable.
+//
+// What the storage layer does not offer, and how this adapter stands in for it:
+//  - The core's metadata (view, log_view, commit, checkpoint, the canonical view headers)
+//    is larger than storage::Metadata. Its encoding is kept in two checksummed copies,
+//    core-metadata.0 and core-metadata.1, each replaced atomically (temporary file,
+//    fdatasync, rename, directory fsync), copy 0 first; recovery reads copy 0 and falls
+//    back to copy 1. storage::Metadata is kept in step (view, log_view, commit).
+//  - The WAL appends only at head + 1. A prepare for a higher op (a backup that missed
+//    some) is held in memory, not reported durable, until the gap is filled (repair
+//    writes the missing ops) or a TruncateWal drops it; so reported progress never
+//    includes a write that is not on disk.
+//  - A prepare for an op the WAL already holds replaces it: a damaged op is repaired in
+//    place; an intact one (a stale op of an older view) is cut off with everything after
+//    it (those chain to it, so they are stale too) and the new one appended.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string>
+
+#include "vsr/base/result.hpp"
+#include "vsr/core/effects.hpp"
+#include "vsr/storage/env.hpp"
+#include "vsr/storage/node_storage.hpp"
+
+namespace vsr::node {
+
+/// Why a node directory cannot be used.
+struct DiskError {
+  enum class Kind : std::uint8_t {
+    nothing_valid,  ///< no valid metadata or checkpoint: run `vsr sync-node`
+    environment,    ///< the OS failed (I/O error, permissions, disk full)
+  };
+  Kind kind = Kind::environment;
+  std::string message;
+};
+
+/// Who the directory belongs to.
+struct DiskIdentity {
+  std::uint64_t cluster_id = 0;  ///< the core's cluster id
+  std::string cluster_id_text;   ///< the config's cluster id (hex), stored in the metadata
+  std::uint32_t replica = 0;
+};
+
+/// Counters for tests and logs.
+struct DiskStats {
+  std::uint64_t batches = 0;        ///< execute() calls
+  std::uint64_t wal_syncs = 0;      ///< WAL write+fdatasync rounds
+  std::uint64_t prepares = 0;       ///< prepares written
+  std::uint64_t held_prepares = 0;  ///< prepares held for a gap below them
+};
+
+/// The open storage of one replica, for the disk thread. Not thread-safe.
+class NodeDisk {
+ public:
+  /// Opens the existing directory `dir`, formats it when it is fresh, and builds the
+  /// core's durable state from what it holds.
+  static Result<std::unique_ptr<NodeDisk>, DiskError> open(storage::Env& env, std::string dir,
+                                                           const DiskIdentity& identity);
+
+  /// The state to hand to Replica::open(). Moves it out; call once.
+  core::DurableState take_durable_state() { return std::move(durable_); }
+
+  /// Executes the storage effects in `effects` in order (sends are ignored). Returns the
+  /// highest write id through which everything issued is durable (the previous value when
+  /// nothing new became durable). Err: an I/O failure; the caller must stop (fatal).
+  Result<std::uint64_t, std::string> execute(std::span<const core::Effect> effects);
+
+  /// The highest write id reported durable so far.
+  std::uint64_t durable_id() const { return reported_; }
+  const DiskStats& stats() const { return stats_; }
+  /// The WAL's head op (for tests).
+  std::uint64_t wal_head() const { return storage_.wal().head_op(); }
+
+  /// File names of the core metadata copies.
+  static constexpr const char* core_metadata_files[2] = {"core-metadata.0", "core-metadata.1"};
+
+ private:
+  NodeDisk(storage::Env& env, std::string dir, DiskIdentity identity, storage::NodeStorage storage)
+      : env_(&env),
+        dir_(std::move(dir)),
+        identity_(std::move(identity)),
+        storage_(std::move(storage)) {}
+
+  using Status = Result<void, std::string>;
+  Status write_prepare(const core::WritePrepare& w);
+  Status truncate(const core::TruncateWal& t);
+  Status write_metadata(const core::WriteMetadata& m);
+  Status write_checkpoint(const core::WriteCheckpoint& c);
+  Status release(const core::ReleaseWal& r);
+  Status sync_wal();
+  Status append(std::uint64_t op, const core::Bytes& bytes);
+  Status append_held();
+  Status write_copy(const std::string& name, const std::string& contents);
+  void load_core_metadata();
+
+  storage::Env* env_;
+  std::string dir_;
+  DiskIdentity identity_;
+  storage::NodeStorage storage_;
+  core::DurableState durable_;
+  bool wal_buffered_ = false;  // appends not yet synced
+  /// Prepares above the WAL's head + 1: op -> (write id, bytes). Bounded by the core's
+  /// pipeline and repair window; a TruncateWal drops those above its op.
+  std::map<std::uint64_t, std::pair<std::uint64_t, core::Bytes>> held_;
+  std::set<std::uint64_t> held_ids_;
+  std::uint64_t executed_ = 0;  // highest write id executed (held ones aside)
+  std::uint64_t reported_ = 0;
+  DiskStats stats_;
+};
+
+}  // namespace vsr::node

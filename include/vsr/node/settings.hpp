@@ -1,0 +1,46 @@
+#pragma once
+// How the runtime turns the cluster configuration into the core's options, keys and
+// limits, in one place: the daemon and the client library read the same values.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+#include "vsr/config/cluster_config.hpp"
+#include "vsr/core/message.hpp"
+#include "vsr/core/options.hpp"
+#include "vsr/net/frame.hpp"
+
+namespace vsr::node {
+
+/// One core tick. The config's timeouts are milliseconds; the core counts ticks.
+inline constexpr std::chrono::milliseconds tick_duration{10};
+
+/// Limits of the runtime (architecture.md: "a limit on everything").
+struct RuntimeLimits {
+  static constexpr std::size_t inbox_capacity = 4096;          ///< messages to the actor
+  static constexpr std::size_t peer_queue_capacity = 4096;     ///< frames per peer link
+  static constexpr std::size_t session_queue_capacity = 4096;  ///< frames per inbound session
+  static constexpr std::size_t max_connections = 1024;         ///< inbound sessions
+  static constexpr std::size_t max_client_routes = 65536;      ///< client id -> session
+  static constexpr std::uint32_t client_table_size = 1024;     ///< the core's sessions
+  static constexpr std::chrono::milliseconds backoff_min{50};
+  static constexpr std::chrono::milliseconds backoff_max{2000};
+};
+
+/// The core's 64-bit cluster id: the first 8 bytes of the config's id, little-endian.
+std::uint64_t core_cluster_id(const config::ClusterId& id);
+
+/// The core's options for `cluster` (timeouts mapped to ticks of tick_duration).
+core::Options core_options(const config::ClusterConfig& cluster);
+
+/// The decode limits a client uses for replies.
+core::DecodeLimits client_decode_limits(const config::ClientConfig& client);
+
+/// The largest frame either side accepts.
+std::size_t max_frame_bytes();
+
+net::Keyring replica_keyring(const config::ClusterConfig& cluster);
+net::Keyring client_keyring(const config::ClientConfig& client);
+
+}  // namespace vsr::node

@@ -1,0 +1,53 @@
+#pragma once
+// The runtime's own messages: `vsr status` asks a node about itself. They travel in
+// client-key frames like requests, but the runtime answers them, not the core, so they
+// are not part of the replication protocol (docs/vsr/wire.md):
+//
+//   status_request = {"cluster": #, "version": #, "kind": "status_request", "nonce": #}
+//   status_reply   = {"cluster": #, "version": #, "kind": "status_reply", "nonce": #,
+//                     "node": ,, "replica": #, "role": ,, "status": ,, "view": #, "op": #,
+//                     "commit": #, "checkpoint_op": #, "state_digest": ,,
+//                     "peers_connected": #, "rejected_messages": #}
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "vsr/base/result.hpp"
+
+namespace vsr::node {
+
+/// What a node reports about itself (product.md `vsr status`).
+struct NodeStatus {
+  std::string node;
+  std::uint32_t replica = 0;
+  std::string role;    ///< "primary" or "backup"
+  std::string status;  ///< "normal", "view_change", "recovering"
+  std::uint64_t view = 0;
+  std::uint64_t op = 0;
+  std::uint64_t commit = 0;  ///< executed through (the state_digest's op)
+  std::uint64_t checkpoint_op = 0;
+  std::string state_digest;  ///< hex digest of the app state at `commit`
+  std::uint32_t peers_connected = 0;
+  std::uint64_t rejected_messages = 0;
+  friend bool operator==(const NodeStatus&, const NodeStatus&) = default;
+};
+
+/// The "kind" of a runtime message, or empty when `message` is not one (or malformed).
+std::string_view runtime_kind(std::string_view message);
+
+std::string encode_status_request(std::uint64_t cluster_id, std::uint64_t nonce);
+/// The nonce of a status request. Err: malformed, or for another cluster or version.
+Result<std::uint64_t, std::string> decode_status_request(std::string_view message,
+                                                         std::uint64_t cluster_id);
+
+std::string encode_status_reply(std::uint64_t cluster_id, std::uint64_t nonce,
+                                const NodeStatus& status);
+struct StatusReply {
+  std::uint64_t nonce = 0;
+  NodeStatus status;
+};
+Result<StatusReply, std::string> decode_status_reply(std::string_view message,
+                                                     std::uint64_t cluster_id);
+
+}  // namespace vsr::node

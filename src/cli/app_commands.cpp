@@ -1,0 +1,283 @@
+// The bundled apps' client commands: `vsr bank|inventory|catalog|locks ...`. Each command
+// encodes its operation with the app's client helpers (apps/<name>/), sends it through the
+// client library (vsr/node/client.hpp) and prints the reply with the app's formatters.
+//
+// Client options on every command: --client-id (default: a fresh random id), --request-no
+// (default: the wall clock in microseconds, so successive commands of one client id use
+// increasing numbers), --timeout SECONDS (default 10), --json. Exit codes: 0 success, 1 the
+// app refused (or the request was stale/evicted), 2 usage, 3 outcome unknown, 4 environment.
+
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "bank/bank.hpp"
+#include "catalog/catalog.hpp"
+#include "cli.hpp"
+#include "inventory/inventory.hpp"
+#include "locks/locks.hpp"
+#include "vsr/app/composite.hpp"
+#include "vsr/app/reply.hpp"
+#include "vsr/node/client.hpp"
+
+namespace vsr::cli {
+namespace {
+
+struct ClientOptions {
+  std::string client_id;
+  std::optional<std::uint64_t> request_no;
+  double timeout_s = 10.0;
+  bool json = false;
+};
+
+using JsonFormatter = std::function<Result<app::Json, std::string>(const app::Reply&)>;
+using HumanFormatter = std::function<Result<std::string, std::string>(const app::Reply&)>;
+
+void add_client_options(CLI::App* command, ClientOptions& o) {
+  command->add_option("--client-id", o.client_id, "Client id (default: a fresh random id)");
+  command
+      ->add_option("--request-no", o.request_no,
+                   "Request number, > every earlier one of this client id (default: the "
+                   "wall clock in microseconds)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{INT64_MAX}));
+  command->add_option("--timeout", o.timeout_s, "Seconds to wait for a definite reply")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  command->add_flag("--json", o.json, "One JSON object on stdout");
+}
+
+void print_error_json(std::string_view code, std::string_view message) {
+  app::Json j;
+  j["ok"] = false;
+  j["error"] = code;
+  j["message"] = message;
+  std::printf("%s\n", app::dump_json(j).c_str());
+}
+
+ExitCode run_operation(const GlobalOptions& globals, const ClientOptions& o,
+                       std::string_view app_name, const std::string& operation,
+                       const JsonFormatter& to_json, const HumanFormatter& to_human) {
+  auto client_config = config::load_client(globals.paths().client_file());
+  if (!client_config) {
+    return report(exit_code_for(client_config.error().kind), client_config.error().message);
+  }
+  node::ClientSession session{o.client_id.empty() ? node::random_client_id() : o.client_id, false};
+  if (session.client_id.size() > core::Options::max_client_id_bytes) {
+    return report(ExitCode::usage, fmt::format("--client-id is longer than {} bytes",
+                                               core::Options::max_client_id_bytes));
+  }
+  const core::RequestNo request_no =
+      o.request_no ? core::RequestNo{*o.request_no} : node::default_request_no();
+  const auto timeout = std::chrono::milliseconds(static_cast<long>(o.timeout_s * 1000.0));
+  node::Client client(std::move(*client_config));
+  const node::Outcome outcome = client.call(
+      session, request_no, app::encode_composite_operation(app_name, operation), timeout);
+  if (!outcome.definite()) {
+    const std::string message = fmt::format(
+        "no reply within {} s: the operation may or may not have been committed; run the "
+        "same command with --client-id {} --request-no {} to learn its outcome",
+        o.timeout_s, session.client_id, request_no.value);
+    if (o.json) print_error_json("timeout", message);
+    return report(ExitCode::unknown_outcome, message);
+  }
+  const core::Reply& reply = outcome.reply;
+  if (reply.status != core::ReplyStatus::ok) {
+    const std::string code = core::to_string(reply.status);
+    const std::string message =
+        reply.status == core::ReplyStatus::evicted
+            ? "the client's session is gone (evicted from the client table or never "
+              "registered); use a new --client-id"
+            : "a newer request of this client id was already executed; use a larger "
+              "--request-no";
+    if (o.json) print_error_json(code, message);
+    return report(ExitCode::refused, code + ": " + message);
+  }
+  auto parsed = app::parse_reply(reply.result);
+  if (!parsed) {
+    return report(ExitCode::environment, "the cluster sent a malformed reply: " + parsed.error());
+  }
+  if (o.json) {
+    auto j = to_json(*parsed);
+    if (!j) return report(ExitCode::environment, "unexpected reply: " + j.error());
+    if (parsed->ok) {
+      (*j)["op"] = reply.op.value;
+      (*j)["view"] = reply.view.value;
+    }
+    std::printf("%s\n", app::dump_json(*j).c_str());
+    return parsed->ok ? ExitCode::success : ExitCode::refused;
+  }
+  auto text = to_human(*parsed);
+  if (!text) return report(ExitCode::environment, "unexpected reply: " + text.error());
+  if (!parsed->ok) return report(ExitCode::refused, *text);
+  std::printf("%s\n", text->c_str());
+  return ExitCode::success;
+}
+
+/// Registers one app subcommand. `make` builds the operation bytes after parsing.
+template <class Command, class JsonFn, class HumanFn>
+CLI::App* add_operation(CLI::App* parent, GlobalOptions& globals, std::string_view app_name,
+                        const char* name, const char* help, Command command, JsonFn json_fn,
+                        HumanFn human_fn, std::function<void(CLI::App*)> add_args,
+                        std::function<std::string()> make) {
+  auto options = std::make_shared<ClientOptions>();
+  CLI::App* sub = parent->add_subcommand(name, help);
+  add_args(sub);
+  add_client_options(sub, *options);
+  sub->callback([&globals, options, app_name, command, json_fn, human_fn, make] {
+    globals.run = [&globals, options, app_name, command, json_fn, human_fn, make] {
+      return run_operation(
+          globals, *options, app_name, make(),
+          [&](const app::Reply& r) { return json_fn(command, r); },
+          [&](const app::Reply& r) { return human_fn(command, r); });
+    };
+  });
+  return sub;
+}
+
+struct Args {
+  std::string a;
+  std::string b;
+  std::string c;
+  std::int64_t n = 0;
+  std::optional<std::int64_t> opt;
+};
+
+}  // namespace
+
+void add_bank(CLI::App& app, GlobalOptions& globals) {
+  namespace bank = apps::bank;
+  CLI::App* top = app.add_subcommand("bank", "Bank accounts: add, get, transfer, list");
+  top->require_subcommand(1);
+  auto args = std::make_shared<Args>();
+  auto json = [](bank::Command c, const app::Reply& r) { return bank::format_json(c, r); };
+  auto human = [](bank::Command c, const app::Reply& r) { return bank::format_human(c, r); };
+  add_operation(
+      top, globals, bank::kAppName, "add", "Add AMOUNT (signed) to ACCOUNT; prints the balance",
+      bank::Command::add, json, human,
+      [args](CLI::App* s) {
+        s->add_option("ACCOUNT", args->a)->required();
+        s->add_option("AMOUNT", args->n)->required();
+      },
+      [args] { return bank::encode_add(args->a, args->n); });
+  add_operation(
+      top, globals, bank::kAppName, "get", "Print ACCOUNT's balance", bank::Command::get, json,
+      human, [args](CLI::App* s) { s->add_option("ACCOUNT", args->a)->required(); },
+      [args] { return bank::encode_get(args->a); });
+  add_operation(
+      top, globals, bank::kAppName, "transfer", "Move AMOUNT from FROM to TO, atomically",
+      bank::Command::transfer, json, human,
+      [args](CLI::App* s) {
+        s->add_option("FROM", args->a)->required();
+        s->add_option("TO", args->b)->required();
+        s->add_option("AMOUNT", args->n)->required();
+      },
+      [args] { return bank::encode_transfer(args->a, args->b, args->n); });
+  add_operation(
+      top, globals, bank::kAppName, "list", "List every account and balance", bank::Command::list,
+      json, human, [](CLI::App*) {}, [] { return bank::encode_list(); });
+}
+
+void add_inventory(CLI::App& app, GlobalOptions& globals) {
+  namespace inv = apps::inventory;
+  CLI::App* top =
+      app.add_subcommand("inventory", "Stock and reservations: stock, reserve, release, available");
+  top->require_subcommand(1);
+  auto args = std::make_shared<Args>();
+  auto json = [](inv::Command c, const app::Reply& r) { return inv::format_json(c, r); };
+  auto human = [](inv::Command c, const app::Reply& r) { return inv::format_human(c, r); };
+  auto sku_qty = [args](CLI::App* s) {
+    s->add_option("SKU", args->a)->required();
+    s->add_option("QTY", args->n)->required();
+  };
+  add_operation(top, globals, inv::kAppName, "stock", "Add QTY on hand", inv::Command::stock, json,
+                human, sku_qty, [args] { return inv::encode_stock(args->a, args->n); });
+  add_operation(top, globals, inv::kAppName, "reserve", "Reserve QTY for this client id",
+                inv::Command::reserve, json, human, sku_qty,
+                [args] { return inv::encode_reserve(args->a, args->n); });
+  add_operation(top, globals, inv::kAppName, "release",
+                "Release up to QTY of this client's "
+                "reservation",
+                inv::Command::release, json, human, sku_qty,
+                [args] { return inv::encode_release(args->a, args->n); });
+  add_operation(
+      top, globals, inv::kAppName, "available", "On hand minus reserved", inv::Command::available,
+      json, human, [args](CLI::App* s) { s->add_option("SKU", args->a)->required(); },
+      [args] { return inv::encode_available(args->a); });
+}
+
+void add_catalog(CLI::App& app, GlobalOptions& globals) {
+  namespace cat = apps::catalog;
+  CLI::App* top = app.add_subcommand("catalog",
+                                     "Versioned key-value entries: put, get, "
+                                     "delete, list");
+  top->require_subcommand(1);
+  auto args = std::make_shared<Args>();
+  auto json = [](cat::Command c, const app::Reply& r) { return cat::format_json(c, r); };
+  auto human = [](cat::Command c, const app::Reply& r) { return cat::format_human(c, r); };
+  add_operation(
+      top, globals, cat::kAppName, "put", "Store VALUE under KEY", cat::Command::put, json, human,
+      [args](CLI::App* s) {
+        s->add_option("KEY", args->a)->required();
+        s->add_option("VALUE", args->b)->required();
+        s->add_option("--if-version", args->opt, "Only if the current version is V (0: absent)");
+      },
+      [args] { return cat::encode_put(args->a, args->b, args->opt); });
+  add_operation(
+      top, globals, cat::kAppName, "get", "Print KEY's value", cat::Command::get, json, human,
+      [args](CLI::App* s) { s->add_option("KEY", args->a)->required(); },
+      [args] { return cat::encode_get(args->a); });
+  add_operation(
+      top, globals, cat::kAppName, "delete", "Delete KEY", cat::Command::remove, json, human,
+      [args](CLI::App* s) {
+        s->add_option("KEY", args->a)->required();
+        s->add_option("--if-version", args->opt, "Only if the current version is V");
+      },
+      [args] { return cat::encode_delete(args->a, args->opt); });
+  add_operation(
+      top, globals, cat::kAppName, "list", "List keys (with PREFIX) and versions",
+      cat::Command::list, json, human,
+      [args](CLI::App* s) {
+        s->add_option("PREFIX", args->a);
+        s->add_option("--limit", args->opt, "At most N entries");
+      },
+      [args] { return cat::encode_list(args->a, args->opt); });
+}
+
+void add_locks(CLI::App& app, GlobalOptions& globals) {
+  namespace locks = apps::locks;
+  CLI::App* top = app.add_subcommand("locks",
+                                     "Leased locks with fencing tokens: acquire, "
+                                     "release, holder");
+  top->require_subcommand(1);
+  auto args = std::make_shared<Args>();
+  args->opt = app::kLockTtlMsDefault;
+  auto json = [](locks::Command c, const app::Reply& r) { return locks::format_json(c, r); };
+  auto human = [](locks::Command c, const app::Reply& r) { return locks::format_human(c, r); };
+  add_operation(
+      top, globals, locks::kAppName, "acquire", "Acquire (or renew) lock NAME",
+      locks::Command::acquire, json, human,
+      [args](CLI::App* s) {
+        s->add_option("NAME", args->a)->required();
+        s->add_option("--ttl", args->opt, "Lease in milliseconds")->capture_default_str();
+      },
+      [args] {
+        return locks::encode_acquire(args->a, args->opt.value_or(app::kLockTtlMsDefault));
+      });
+  add_operation(
+      top, globals, locks::kAppName, "release", "Release lock NAME (owner only)",
+      locks::Command::release, json, human,
+      [args](CLI::App* s) { s->add_option("NAME", args->a)->required(); },
+      [args] { return locks::encode_release(args->a); });
+  add_operation(
+      top, globals, locks::kAppName, "holder", "Print lock NAME's holder", locks::Command::holder,
+      json, human, [args](CLI::App* s) { s->add_option("NAME", args->a)->required(); },
+      [args] { return locks::encode_holder(args->a); });
+}
+
+}  // namespace vsr::cli

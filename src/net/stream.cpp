@@ -1,0 +1,85 @@
+// Frame reading and gathered writing over asio sockets (stream.hpp).
+
+#include "vsr/net/stream.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace vsr::net {
+namespace {
+
+constexpr std::size_t initial_buffer_bytes = 64 * 1024;
+constexpr std::size_t max_frames_per_write = 256;
+
+}  // namespace
+
+OutFrame make_out_frame(SharedBytes message, KeyKind kind, const Key& key) {
+  OutFrame out;
+  out.header = make_frame_header(*message, kind, key);
+  out.message = std::move(message);
+  return out;
+}
+
+awaitable<ReadOutcome> FrameReader::next(tcp::socket& socket) {
+  ReadOutcome out;
+  if (buffer_.empty()) buffer_.resize(initial_buffer_bytes);
+  for (;;) {
+    if (end_ > begin_) {
+      const std::string_view pending(buffer_.data() + begin_, end_ - begin_);
+      auto decoded = decode_frame(pending, *keys_, max_frame_bytes_);
+      if (decoded) {
+        out.frame = *decoded;
+        begin_ += decoded->consumed;
+        co_return out;
+      }
+      if (decoded.error() != FrameErrc::incomplete) {
+        out.frame_error = true;
+        out.frame_errc = decoded.error();
+        co_return out;
+      }
+    }
+    // Need more bytes: compact, grow (bounded by the frame limit), read.
+    if (begin_ > 0) {
+      std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    if (end_ == buffer_.size()) {
+      if (buffer_.size() >= max_frame_bytes_) {
+        // decode_frame keeps asking for more of a frame that cannot fit the limit.
+        out.frame_error = true;
+        out.frame_errc = FrameErrc::oversized;
+        co_return out;
+      }
+      buffer_.resize(std::min(buffer_.size() * 2, max_frame_bytes_));
+    }
+    auto [ec, n] = co_await socket.async_read_some(
+        asio::buffer(buffer_.data() + end_, buffer_.size() - end_), use_nothrow);
+    if (ec) {
+      out.error = ec;
+      co_return out;
+    }
+    end_ += n;
+  }
+}
+
+awaitable<asio::error_code> write_frames(tcp::socket& socket, std::span<const OutFrame> frames) {
+  std::vector<asio::const_buffer> buffers;
+  buffers.reserve(std::min(frames.size(), max_frames_per_write) * 3);
+  std::size_t i = 0;
+  while (i < frames.size()) {
+    buffers.clear();
+    for (std::size_t k = 0; k < max_frames_per_write && i < frames.size(); ++k, ++i) {
+      const OutFrame& f = frames[i];
+      buffers.push_back(asio::buffer(f.header.bytes.data(), f.header.size));
+      buffers.push_back(asio::buffer(f.message->data(), f.message->size()));
+      buffers.push_back(asio::buffer(FrameHeader::trailer().data(), 1));
+    }
+    auto [ec, n] = co_await asio::async_write(socket, buffers, use_nothrow);
+    (void)n;
+    if (ec) co_return ec;
+  }
+  co_return asio::error_code{};
+}
+
+}  // namespace vsr::net

@@ -1,0 +1,373 @@
+// The client library (client.hpp): links to the nodes, retries, primary finding.
+
+#include "vsr/node/client.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "vsr/net/stream.hpp"
+#include "vsr/node/settings.hpp"
+
+namespace vsr::node {
+namespace {
+
+using net::awaitable;
+using net::tcp;
+using net::use_nothrow;
+
+constexpr std::size_t link_queue_capacity = 4096;
+constexpr std::size_t frames_per_write = 256;
+
+}  // namespace
+
+std::string random_client_id() {
+  std::random_device entropy;
+  std::string id;
+  for (int i = 0; i < 4; ++i) id += fmt::format("{:08x}", entropy());
+  return id;
+}
+
+core::RequestNo default_request_no() {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return core::RequestNo{static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(now).count())};
+}
+
+// --- PrimaryTracker -----------------------------------------------------------------------
+
+void PrimaryTracker::observe(core::View view) {
+  if (!view_ || view > *view_) view_ = view;
+}
+
+std::optional<std::size_t> PrimaryTracker::primary() const {
+  if (!view_ || node_count_ == 0) return std::nullopt;
+  return static_cast<std::size_t>(view_->value % node_count_);
+}
+
+std::vector<std::size_t> PrimaryTracker::targets(std::size_t attempt) const {
+  if (attempt == 0) {
+    if (auto p = primary()) return {*p};
+  }
+  std::vector<std::size_t> all(node_count_);
+  for (std::size_t i = 0; i < node_count_; ++i) all[i] = i;
+  return all;
+}
+
+// --- AsyncClient --------------------------------------------------------------------------
+
+/// A call waiting for its answer: the reader fills it and cancels its timer.
+struct AsyncClient::Waiter {
+  asio::steady_timer* timer = nullptr;
+  std::size_t node = 0;  // status calls: the node asked
+  std::optional<core::Reply> reply;
+  std::optional<NodeStatus> status;
+  std::optional<std::string> failure;  // status calls: the node is unreachable
+};
+
+/// The connection to one node: a bounded queue and a worker that connects and writes it.
+struct AsyncClient::Link {
+  Link(asio::any_io_executor executor, std::size_t i, config::Node n)
+      : index(i), node(std::move(n)), queue(executor, link_queue_capacity), backoff(executor) {}
+  std::size_t index;
+  config::Node node;
+  net::Channel<net::OutFrame> queue;
+  asio::steady_timer backoff;
+  std::shared_ptr<tcp::socket> socket;
+  bool running = false;
+  bool connected = false;
+  std::string last_error;
+};
+
+AsyncClient::AsyncClient(asio::any_io_executor executor, config::ClientConfig config,
+                         ClientOptions options)
+    : executor_(std::move(executor)),
+      config_(std::move(config)),
+      options_(options),
+      cluster_id_(core_cluster_id(config_.cluster_id)),
+      limits_(client_decode_limits(config_)),
+      keys_(client_keyring(config_)),
+      tracker_(config_.nodes.size()) {
+  if (options_.attempt_timeout.count() == 0) {
+    options_.attempt_timeout = std::chrono::milliseconds(config_.request_timeout_ms);
+  }
+  for (std::size_t i = 0; i < config_.nodes.size(); ++i) {
+    links_.push_back(std::make_unique<Link>(executor_, i, config_.nodes[i]));
+  }
+}
+
+AsyncClient::~AsyncClient() {
+  close();
+}
+
+void AsyncClient::close() {
+  if (closed_) return;
+  closed_ = true;
+  for (auto& link : links_) {
+    link->queue.close();
+    link->backoff.cancel();
+    if (link->socket) {
+      asio::error_code ignored;
+      link->socket->close(ignored);
+    }
+  }
+  for (auto& [key, waiter] : calls_) waiter->timer->cancel();
+  for (auto& [key, waiter] : status_calls_) waiter->timer->cancel();
+}
+
+AsyncClient::Link& AsyncClient::link(std::size_t node) {
+  Link& l = *links_.at(node);
+  if (!l.running && !closed_) {
+    l.running = true;
+    asio::co_spawn(executor_, run_link(l), asio::detached);
+  }
+  return l;
+}
+
+awaitable<void> AsyncClient::run_link(Link& l) {
+  auto backoff = std::chrono::milliseconds(20);
+  std::vector<net::OutFrame> batch;
+  std::mt19937_64 rng(std::random_device{}());
+  while (!closed_) {
+    tcp::resolver resolver(executor_);
+    auto [rec, endpoints] = co_await resolver.async_resolve(
+        l.node.address.host, std::to_string(l.node.address.port), use_nothrow);
+    asio::error_code failure = rec;
+    if (!rec) {
+      auto socket = std::make_shared<tcp::socket>(executor_);
+      auto [cec, ep] = co_await asio::async_connect(*socket, endpoints, use_nothrow);
+      (void)ep;
+      failure = cec;
+      if (!cec && !closed_) {
+        asio::error_code ignored;
+        socket->set_option(tcp::no_delay(true), ignored);
+        l.socket = socket;
+        l.connected = true;
+        backoff = std::chrono::milliseconds(20);
+        asio::co_spawn(executor_, read_link(l, socket), asio::detached);
+        for (;;) {
+          if (batch.empty()) {
+            auto [ec, frame] = co_await l.queue.async_receive(use_nothrow);
+            if (ec) co_return;  // closed
+            batch.push_back(std::move(frame));
+          }
+          while (batch.size() < frames_per_write &&
+                 l.queue.try_receive(
+                     [&](asio::error_code, net::OutFrame f) { batch.push_back(std::move(f)); })) {
+          }
+          failure = co_await net::write_frames(*socket, batch);
+          if (failure) break;  // keep `batch`: it is resent after reconnecting
+          batch.clear();
+        }
+        l.connected = false;
+        socket->close(ignored);
+      }
+    }
+    if (closed_) co_return;
+    l.last_error = failure.message();
+    link_failed(l);
+    std::uniform_int_distribution<long> jitter(0, backoff.count());
+    l.backoff.expires_after(std::chrono::milliseconds(backoff.count() / 2 + jitter(rng) / 2));
+    co_await l.backoff.async_wait(use_nothrow);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+void AsyncClient::link_failed(Link& l) {
+  // Status queries to an unreachable node end now, not at their deadline.
+  for (auto& [nonce, waiter] : status_calls_) {
+    if (waiter->node == l.index && !waiter->status) {
+      waiter->failure = l.last_error;
+      waiter->timer->cancel();
+    }
+  }
+}
+
+awaitable<void> AsyncClient::read_link(Link& l, std::shared_ptr<tcp::socket> socket) {
+  net::FrameReader frames(keys_, max_frame_bytes());
+  for (;;) {
+    net::ReadOutcome r = co_await frames.next(*socket);
+    if (!r.ok()) break;
+    if (r.frame.authority != net::KeyKind::client) break;
+    on_message(l, r.frame.message);
+  }
+  asio::error_code ignored;
+  socket->close(ignored);  // the writer notices on its next write and reconnects
+}
+
+void AsyncClient::on_message(Link& l, std::string_view message) {
+  // Replies are the hot path: decode as a status reply only what can be one.
+  if (message.find("status_reply") != std::string_view::npos &&
+      runtime_kind(message) == "status_reply") {
+    auto decoded = decode_status_reply(message, cluster_id_);
+    if (!decoded) return;
+    auto it = status_calls_.find(decoded->nonce);
+    if (it == status_calls_.end() || it->second->node != l.index) return;
+    tracker_.observe(core::View{decoded->status.view});
+    it->second->status = std::move(decoded->status);
+    it->second->timer->cancel();
+    return;
+  }
+  auto decoded = core::decode(message, limits_);
+  if (!decoded) return;
+  auto* reply = std::get_if<core::Reply>(&*decoded);
+  if (reply == nullptr) return;
+  tracker_.observe(reply->view);
+  auto it = calls_.find({reply->client_id, reply->request_no.value});
+  if (it == calls_.end() || it->second->reply) return;
+  it->second->reply = std::move(*reply);
+  it->second->timer->cancel();
+}
+
+awaitable<Outcome> AsyncClient::call(ClientSession& session, core::RequestNo request_no,
+                                     std::string operation, Clock::time_point deadline) {
+  if (!session.registered) {
+    Outcome registered = co_await exchange(session.client_id, core::RequestNo{0}, {}, deadline);
+    if (!registered.definite() || registered.reply.status == core::ReplyStatus::evicted) {
+      co_return registered;
+    }
+    session.registered = true;  // ok (new session) or stale_request (it existed)
+  }
+  co_return co_await exchange(session.client_id, request_no, std::move(operation), deadline);
+}
+
+awaitable<Outcome> AsyncClient::exchange(const std::string& client_id, core::RequestNo request_no,
+                                         std::string operation, Clock::time_point deadline) {
+  Outcome outcome;
+  if (closed_) {
+    outcome.detail = "the client is closed";
+    co_return outcome;
+  }
+  core::Request request{tracker_.view(), client_id, request_no, std::move(operation)};
+  const net::OutFrame frame = net::make_out_frame(
+      core::make_bytes(core::encode(cluster_id_, core::Message{std::move(request)})),
+      net::KeyKind::client, keys_.client);
+  asio::steady_timer timer(executor_);
+  Waiter waiter;
+  waiter.timer = &timer;
+  const auto key = std::make_pair(client_id, request_no.value);
+  VSR_ASSERT_MSG(calls_.count(key) == 0, "one call per (client id, request no) at a time");
+  calls_[key] = &waiter;
+  for (std::size_t attempt = 0; !closed_; ++attempt) {
+    const auto now = Clock::now();
+    if (now >= deadline) break;
+    for (std::size_t node : tracker_.targets(attempt)) {
+      link(node).queue.try_send(asio::error_code{}, frame);  // full: this attempt skips it
+    }
+    timer.expires_at(std::min(deadline, now + options_.attempt_timeout));
+    co_await timer.async_wait(use_nothrow);
+    if (waiter.reply) break;
+  }
+  calls_.erase(key);
+  if (waiter.reply) {
+    outcome.kind = Outcome::Kind::reply;
+    outcome.reply = std::move(*waiter.reply);
+  } else {
+    outcome.detail = closed_ ? "the client was closed" : "no reply before the timeout";
+  }
+  co_return outcome;
+}
+
+awaitable<Result<NodeStatus, std::string>> AsyncClient::status(std::size_t node,
+                                                               Clock::time_point deadline) {
+  const std::uint64_t nonce = ++nonce_;
+  const net::OutFrame frame =
+      net::make_out_frame(core::make_bytes(encode_status_request(cluster_id_, nonce)),
+                          net::KeyKind::client, keys_.client);
+  asio::steady_timer timer(executor_);
+  Waiter waiter;
+  waiter.timer = &timer;
+  waiter.node = node;
+  status_calls_[nonce] = &waiter;
+  Link& l = link(node);
+  while (!closed_ && !waiter.status && !waiter.failure) {
+    const auto now = Clock::now();
+    if (now >= deadline) break;
+    l.queue.try_send(asio::error_code{}, frame);
+    timer.expires_at(std::min(deadline, now + std::chrono::milliseconds(500)));
+    co_await timer.async_wait(use_nothrow);
+  }
+  status_calls_.erase(nonce);
+  if (waiter.status) co_return std::move(*waiter.status);
+  if (waiter.failure) co_return fail(*waiter.failure);
+  co_return fail(std::string("no answer before the timeout"));
+}
+
+// --- Client -------------------------------------------------------------------------------
+
+namespace {
+
+// Runs `task` on `io` until it completes; rethrows what it threw.
+template <class T>
+T run_to_completion(asio::io_context& io, awaitable<T> task) {
+  std::optional<T> out;
+  std::exception_ptr error;
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&out, t = std::move(task)]() mutable -> awaitable<void> {
+        out.emplace(co_await std::move(t));
+      },
+      [&](std::exception_ptr e) {
+        error = e;
+        done = true;
+      });
+  io.restart();
+  while (!done) {
+    if (io.run_one() == 0) break;
+  }
+  if (error) std::rethrow_exception(error);
+  VSR_ASSERT_MSG(out.has_value(), "a client call ran out of work before completing");
+  return std::move(*out);
+}
+
+}  // namespace
+
+Client::Client(config::ClientConfig config, ClientOptions options)
+    : client_(std::make_unique<AsyncClient>(io_.get_executor(), std::move(config), options)) {}
+
+Client::~Client() {
+  client_->close();
+  io_.restart();
+  io_.poll();  // let the coroutines see the closed sockets and end
+  client_.reset();
+}
+
+Outcome Client::call(ClientSession& session, core::RequestNo request_no, std::string operation,
+                     std::chrono::milliseconds timeout) {
+  return run_to_completion(
+      io_, client_->call(session, request_no, std::move(operation), Clock::now() + timeout));
+}
+
+Result<NodeStatus, std::string> Client::status(std::size_t node,
+                                               std::chrono::milliseconds timeout) {
+  return run_to_completion(io_, client_->status(node, Clock::now() + timeout));
+}
+
+std::vector<Result<NodeStatus, std::string>> Client::status_all(
+    const std::vector<std::size_t>& nodes, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  AsyncClient& c = *client_;
+  auto all = [&]() -> awaitable<std::vector<Result<NodeStatus, std::string>>> {
+    std::vector<std::optional<Result<NodeStatus, std::string>>> slots(nodes.size());
+    std::size_t remaining = nodes.size();
+    asio::steady_timer done(co_await asio::this_coro::executor, Clock::time_point::max());
+    for (std::size_t i = 0; i < nodes.size(); ++i) {
+      asio::co_spawn(
+          co_await asio::this_coro::executor,
+          [&, i]() -> awaitable<void> {
+            slots[i].emplace(co_await c.status(nodes[i], deadline));
+            if (--remaining == 0) done.cancel();
+          },
+          asio::detached);
+    }
+    if (remaining > 0) co_await done.async_wait(use_nothrow);
+    std::vector<Result<NodeStatus, std::string>> out;
+    for (auto& slot : slots) out.push_back(std::move(*slot));
+    co_return out;
+  };
+  return run_to_completion(io_, all());
+}
+
+}  // namespace vsr::node

@@ -1,0 +1,768 @@
+// The daemon (node.hpp): the replica actor, its TCP sessions and peer links, the tick timer
+// and the disk thread, wired as architecture.md's "runtime" describes. Every coroutine runs
+// on the io_context's one thread, which is therefore the actor's strand; the disk thread
+// talks to it only by posting completions.
+
+#include "vsr/node/node.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "vsr/app/composite.hpp"
+#include "vsr/core/replica.hpp"
+#include "vsr/io/file.hpp"
+#include "vsr/net/asio.hpp"
+#include "vsr/net/stream.hpp"
+#include "vsr/node/disk.hpp"
+#include "vsr/node/settings.hpp"
+#include "vsr/node/status.hpp"
+
+namespace vsr::node {
+namespace {
+
+using namespace std::chrono_literals;
+using net::awaitable;
+using net::tcp;
+using net::use_nothrow;
+
+class Runtime;
+
+std::uint64_t realtime_ms() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+std::string endpoint_text(const tcp::socket& socket) {
+  asio::error_code ec;
+  const tcp::endpoint ep = socket.remote_endpoint(ec);
+  if (ec) return "?";
+  return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+const char* status_name(core::Status status) {
+  switch (status) {
+    case core::Status::normal:
+      return "normal";
+    case core::Status::view_change:
+      return "view_change";
+    case core::Status::recovering:
+      return "recovering";
+  }
+  return "recovering";
+}
+
+// --- the disk thread --------------------------------------------------------------------
+
+/// Runs NodeDisk on its own thread. submit() hands it storage effects in issue order; each
+/// time it wakes it executes everything pending as one group commit and reports the
+/// highest durable write id through `done` (called on the disk thread; it posts).
+class DiskWorker {
+ public:
+  using Done = std::function<void(Result<std::uint64_t, std::string>)>;
+
+  DiskWorker(NodeDisk& disk, Done done) : disk_(disk), done_(std::move(done)) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  DiskWorker(const DiskWorker&) = delete;
+  DiskWorker& operator=(const DiskWorker&) = delete;
+  ~DiskWorker() { stop(); }
+
+  void submit(std::vector<core::Effect> effects) {
+    bool idle = false;
+    {
+      std::lock_guard lock(mutex_);
+      for (core::Effect& e : effects) pending_.push_back(std::move(e));
+      idle = idle_;
+    }
+    // A busy disk thread takes what is pending when it finishes its batch: waking it costs
+    // a futex call for nothing.
+    if (idle) wake_.notify_one();
+  }
+
+  /// Finishes what was submitted, then joins. Idempotent.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void loop() {
+    std::vector<core::Effect> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        idle_ = true;
+        wake_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+        idle_ = false;
+        if (pending_.empty()) return;  // stopping, and nothing left
+        batch.swap(pending_);
+      }
+      auto result = disk_.execute(batch);
+      batch.clear();
+      const bool failed = !result.ok();
+      done_(std::move(result));
+      if (failed) return;  // fatal: never write again after a failed fsync
+    }
+  }
+
+  NodeDisk& disk_;
+  Done done_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<core::Effect> pending_;  // guarded by mutex_
+  bool stopping_ = false;              // guarded by mutex_
+  bool idle_ = false;                  // guarded by mutex_: the thread waits for work
+  std::thread thread_;
+};
+
+// --- inbound sessions -------------------------------------------------------------------
+
+/// A message from a session to the actor.
+struct Inbound {
+  std::shared_ptr<class Session> session;
+  net::KeyKind authority = net::KeyKind::client;
+  std::string message;
+};
+
+/// One accepted TCP connection: a reader() that hands frames to the actor through its
+/// inbox, and a writer() that sends what the actor queued (replies, status).
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, Runtime& runtime);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start();
+  /// Queues a frame for the writer; false (dropped) when the queue is full or closed.
+  bool deliver(net::OutFrame frame);
+  void close();
+  bool closed() const { return closed_; }
+  const std::string& remote() const { return remote_; }
+
+ private:
+  awaitable<void> reader();
+  awaitable<void> writer();
+
+  tcp::socket socket_;
+  Runtime& runtime_;
+  net::Channel<net::OutFrame> out_;
+  std::string remote_;
+  bool closed_ = false;
+};
+
+// --- outbound peer links ----------------------------------------------------------------
+
+/// The link to one peer: a bounded queue the actor fills, and a worker coroutine that
+/// connects (with jittered exponential backoff) and writes the queue in gathered batches.
+class Peer {
+ public:
+  Peer(Runtime& runtime, std::size_t index, config::Node node);
+  /// Queues a frame; when the queue is full the frame is dropped and counted (the
+  /// protocol retransmits what matters).
+  void send(net::OutFrame frame);
+  awaitable<void> run();
+  bool connected() const { return connected_; }
+  void close() { queue_.close(); }
+
+ private:
+  Runtime& runtime_;
+  std::size_t index_;
+  config::Node node_;
+  net::Channel<net::OutFrame> queue_;
+  bool connected_ = false;
+  std::uint64_t dropped_ = 0;
+  std::uint64_t dropped_logged_ = 0;
+};
+
+// --- the actor --------------------------------------------------------------------------
+
+class Runtime {
+ public:
+  Runtime(const NodeSpec& spec, std::unique_ptr<app::Composite> app, std::unique_ptr<NodeDisk> disk,
+          std::uint64_t seed);
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  Result<void, NodeError> run();
+
+  // For sessions and peers (all on the io thread).
+  asio::io_context& io() { return io_; }
+  net::Channel<Inbound>& inbox() { return inbox_; }
+  const net::Keyring& keys() const { return keys_; }
+  std::mt19937_64& rng() { return rng_; }
+  /// Counts and logs rejected input; the caller closes the connection.
+  void count_rejected(const std::string& from, std::string_view reason) {
+    rejected_ += 1;
+    spdlog::warn("rejected input from {}: {}; closing the connection", from, reason);
+  }
+  void add_session(Session* session) { sessions_.insert(session); }
+  void remove_session(Session* session) { sessions_.erase(session); }
+  std::size_t session_count() const { return sessions_.size(); }
+
+ private:
+  awaitable<void> actor();
+  awaitable<void> ticker();
+  awaitable<void> accept_loop(tcp::acceptor& acceptor);
+  void handle(Inbound& in);
+  void handle_client(Inbound& in);
+  void answer_status(Inbound& in);
+  void reject(Inbound& in, std::string_view reason);
+  void drain();
+  void send_to_replica(const core::SendToReplica& send);
+  void send_to_client(const core::SendToClient& send);
+  void route(const std::string& client_id, const std::shared_ptr<Session>& session);
+  void on_disk(Result<std::uint64_t, std::string> result);
+  void observe();
+  NodeStatus status() const;
+
+  const NodeSpec& spec_;
+  const config::Node& self_;
+  core::Options options_;
+  core::DecodeLimits limits_;
+  net::Keyring keys_;
+  asio::io_context io_{1};
+  net::Channel<Inbound> inbox_;
+  std::mt19937_64 rng_;
+  std::unique_ptr<app::Composite> app_;
+  std::unique_ptr<NodeDisk> disk_;
+  core::Replica replica_;
+  std::unique_ptr<DiskWorker> disk_worker_;
+  std::vector<std::unique_ptr<Peer>> peers_;                        // null at our own index
+  std::unordered_map<std::string, std::weak_ptr<Session>> routes_;  // client id -> session
+  std::unordered_set<Session*> sessions_;  // open sessions, for the limit and shutdown
+  std::uint64_t rejected_ = 0;             // frames and client messages rejected by the runtime
+  std::uint64_t storage_done_ = 0;         // highest write id reported to the core
+  std::optional<std::string> fatal_;
+  bool stopping_ = false;   // set once io_.run() returned: nothing new is started
+  core::Bytes last_bytes_;  // header cache: a prepare goes to every peer with one MAC
+  net::FrameHeader last_header_;
+  // What observe() last logged.
+  core::View seen_view_{~std::uint64_t{0}};
+  core::Status seen_status_ = core::Status::recovering;
+  std::uint64_t seen_repaired_ = 0;
+  std::uint64_t seen_core_rejected_ = 0;
+};
+
+// --- Session ----------------------------------------------------------------------------
+
+Session::Session(tcp::socket socket, Runtime& runtime)
+    : socket_(std::move(socket)),
+      runtime_(runtime),
+      out_(runtime.io(), RuntimeLimits::session_queue_capacity),
+      remote_(endpoint_text(socket_)) {
+  runtime_.add_session(this);
+}
+
+Session::~Session() {
+  runtime_.remove_session(this);
+}
+
+void Session::start() {
+  asio::co_spawn(
+      socket_.get_executor(), [self = shared_from_this()] { return self->reader(); },
+      asio::detached);
+  asio::co_spawn(
+      socket_.get_executor(), [self = shared_from_this()] { return self->writer(); },
+      asio::detached);
+}
+
+bool Session::deliver(net::OutFrame frame) {
+  if (closed_) return false;
+  return out_.try_send(asio::error_code{}, std::move(frame));
+}
+
+void Session::close() {
+  if (closed_) return;
+  closed_ = true;
+  asio::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  out_.close();
+}
+
+awaitable<void> Session::reader() {
+  try {
+    net::FrameReader frames(runtime_.keys(), max_frame_bytes());
+    while (!closed_) {
+      net::ReadOutcome r = co_await frames.next(socket_);
+      if (r.error) break;
+      if (r.frame_error) {
+        runtime_.count_rejected(remote_, net::describe(r.frame_errc));
+        break;
+      }
+      Inbound in{shared_from_this(), r.frame.authority, std::string(r.frame.message)};
+      auto [ec] =
+          co_await runtime_.inbox().async_send(asio::error_code{}, std::move(in), use_nothrow);
+      if (ec) break;
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("session {}: {}", remote_, e.what());
+  }
+  close();
+}
+
+awaitable<void> Session::writer() {
+  try {
+    std::vector<net::OutFrame> batch;
+    while (!closed_) {
+      auto [ec, frame] = co_await out_.async_receive(use_nothrow);
+      if (ec) break;
+      batch.push_back(std::move(frame));
+      while (batch.size() < 256 && out_.try_receive([&](asio::error_code, net::OutFrame f) {
+        batch.push_back(std::move(f));
+      })) {
+      }
+      if (co_await net::write_frames(socket_, batch)) break;
+      batch.clear();
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("session {}: {}", remote_, e.what());
+  }
+  close();
+}
+
+// --- Peer -------------------------------------------------------------------------------
+
+Peer::Peer(Runtime& runtime, std::size_t index, config::Node node)
+    : runtime_(runtime),
+      index_(index),
+      node_(std::move(node)),
+      queue_(runtime.io(), RuntimeLimits::peer_queue_capacity) {}
+
+void Peer::send(net::OutFrame frame) {
+  if (queue_.try_send(asio::error_code{}, std::move(frame))) return;
+  dropped_ += 1;
+  if (dropped_ >= dropped_logged_ * 2 + 1) {  // log at 1, 3, 7, 15, ... drops
+    dropped_logged_ = dropped_;
+    spdlog::debug("peer {}: send queue full, {} messages dropped so far", node_.name, dropped_);
+  }
+}
+
+awaitable<void> Peer::run() {
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
+  auto backoff = RuntimeLimits::backoff_min;
+  bool was_up = false;
+  bool warned = false;
+  std::vector<net::OutFrame> batch;
+  try {
+    for (;;) {
+      tcp::resolver resolver(executor);
+      auto [rec, endpoints] = co_await resolver.async_resolve(
+          node_.address.host, std::to_string(node_.address.port), use_nothrow);
+      asio::error_code failure = rec;
+      if (!rec) {
+        tcp::socket socket(executor);
+        auto [cec, ep] = co_await asio::async_connect(socket, endpoints, use_nothrow);
+        (void)ep;
+        failure = cec;
+        if (!cec) {
+          socket.set_option(tcp::no_delay(true), failure);
+          connected_ = true;
+          was_up = true;
+          warned = false;
+          backoff = RuntimeLimits::backoff_min;
+          spdlog::info("peer {} up ({})", node_.name, node_.address.to_string());
+          // Frames left from before a reconnect go first (carried in `batch`).
+          for (;;) {
+            if (batch.empty()) {
+              auto [ec, frame] = co_await queue_.async_receive(use_nothrow);
+              if (ec) co_return;  // closed: shutting down
+              batch.push_back(std::move(frame));
+            }
+            while (batch.size() < 256 && queue_.try_receive([&](asio::error_code, net::OutFrame f) {
+              batch.push_back(std::move(f));
+            })) {
+            }
+            failure = co_await net::write_frames(socket, batch);
+            if (failure) break;
+            batch.clear();
+          }
+          connected_ = false;
+          batch.clear();  // what was in flight is lost, as on any network; the core resends
+        }
+      }
+      if (was_up || !warned) {
+        spdlog::info("peer {} down ({}): {}", node_.name, node_.address.to_string(),
+                     failure.message());
+        was_up = false;
+        warned = true;
+      }
+      // Jittered exponential backoff: a uniform wait in [backoff/2, backoff].
+      const auto half = backoff.count() / 2;
+      std::uniform_int_distribution<long> jitter(0, std::max<long>(1, half));
+      timer.expires_after(std::chrono::milliseconds(half + jitter(runtime_.rng())));
+      auto [tec] = co_await timer.async_wait(use_nothrow);
+      (void)tec;
+      backoff = std::min(backoff * 2, RuntimeLimits::backoff_max);
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("peer {}: {}", node_.name, e.what());
+  }
+  (void)index_;
+}
+
+// --- Runtime ----------------------------------------------------------------------------
+
+Runtime::Runtime(const NodeSpec& spec, std::unique_ptr<app::Composite> app,
+                 std::unique_ptr<NodeDisk> disk, std::uint64_t seed)
+    : spec_(spec),
+      self_(spec.cluster.nodes[spec.replica]),
+      options_(core_options(spec.cluster)),
+      limits_(core::decode_limits(options_)),
+      keys_(replica_keyring(spec.cluster)),
+      inbox_(io_, RuntimeLimits::inbox_capacity),
+      rng_(seed),
+      app_(std::move(app)),
+      disk_(std::move(disk)),
+      replica_(options_, core::ReplicaIndex{static_cast<std::uint32_t>(spec.replica)}, *app_,
+               seed) {}
+
+Result<void, NodeError> Runtime::run() {
+  // Listen first: a node that cannot bind must not start talking to its peers.
+  tcp::acceptor acceptor(io_);
+  {
+    asio::error_code ec;
+    tcp::resolver resolver(io_);
+    auto endpoints = resolver.resolve(self_.address.host, std::to_string(self_.address.port), ec);
+    if (!ec && endpoints.empty()) ec = asio::error::host_not_found;
+    if (!ec) {
+      const tcp::endpoint endpoint = endpoints.begin()->endpoint();
+      acceptor.open(endpoint.protocol(), ec);
+      if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+      if (!ec) acceptor.bind(endpoint, ec);
+      if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+      return fail(NodeError{NodeError::Kind::environment,
+                            fmt::format("node {} cannot listen on {}: {}; is another process "
+                                        "using that port?",
+                                        self_.name, self_.address.to_string(), ec.message())});
+    }
+  }
+
+  disk_worker_ = std::make_unique<DiskWorker>(*disk_, [this](auto result) {
+    asio::post(io_, [this, r = std::move(result)]() mutable { on_disk(std::move(r)); });
+  });
+  replica_.open(disk_->take_durable_state());
+  spdlog::info("node {} (replica {} of {}) listening on {}; view {} op {} commit {} status {}",
+               self_.name, spec_.replica, spec_.cluster.nodes.size(), self_.address.to_string(),
+               replica_.view().value, replica_.op().value, replica_.commit_min().value,
+               status_name(replica_.status()));
+  drain();
+
+  for (std::size_t i = 0; i < spec_.cluster.nodes.size(); ++i) {
+    if (i == spec_.replica) {
+      peers_.push_back(nullptr);
+      continue;
+    }
+    peers_.push_back(std::make_unique<Peer>(*this, i, spec_.cluster.nodes[i]));
+    asio::co_spawn(io_, peers_.back()->run(), asio::detached);
+  }
+  asio::co_spawn(io_, actor(), asio::detached);
+  asio::co_spawn(io_, ticker(), asio::detached);
+  asio::co_spawn(io_, accept_loop(acceptor), asio::detached);
+
+  asio::signal_set signals(io_, SIGINT, SIGTERM);
+  signals.async_wait([&](const asio::error_code& ec, int signal) {
+    if (ec) return;
+    spdlog::info("node {}: signal {}, stopping", self_.name, signal);
+    io_.stop();
+  });
+
+  io_.run();
+
+  // Graceful stop: the disk thread finishes the writes it was given; then files close.
+  disk_worker_->stop();
+  // Let every coroutine see its channel or socket closed and end while what it uses is
+  // still alive; the io_context then destroys nothing that points into a dead object.
+  asio::error_code ignored;
+  acceptor.close(ignored);
+  inbox_.close();
+  for (auto& peer : peers_) {
+    if (peer) peer->close();
+  }
+  for (Session* session : std::vector<Session*>(sessions_.begin(), sessions_.end())) {
+    session->close();
+  }
+  stopping_ = true;
+  io_.restart();
+  io_.poll();
+  if (fatal_) return fail(NodeError{NodeError::Kind::environment, *fatal_});
+  spdlog::info("node {} stopped", self_.name);
+  return {};
+}
+
+awaitable<void> Runtime::accept_loop(tcp::acceptor& acceptor) {
+  asio::steady_timer pause(io_);
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
+    if (ec == asio::error::operation_aborted) co_return;
+    if (ec) {
+      // E.g. out of file descriptors: wait a little instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      pause.expires_after(100ms);
+      co_await pause.async_wait(use_nothrow);
+      continue;
+    }
+    if (sessions_.size() >= RuntimeLimits::max_connections) {
+      spdlog::warn("refusing a connection from {}: {} connections open (the limit)",
+                   endpoint_text(socket), sessions_.size());
+      continue;  // the socket closes as it goes out of scope
+    }
+    asio::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    std::make_shared<Session>(std::move(socket), *this)->start();
+  }
+}
+
+awaitable<void> Runtime::actor() {
+  for (;;) {
+    auto [ec, in] = co_await inbox_.async_receive(use_nothrow);
+    if (ec) co_return;
+    handle(in);
+    // Take what else is waiting before executing effects, so that one wake-up of the
+    // disk thread sees them all (group commit).
+    for (int more = 0; more < 256; ++more) {
+      if (!inbox_.try_receive([&](asio::error_code, Inbound next) { handle(next); })) break;
+    }
+    drain();
+  }
+}
+
+awaitable<void> Runtime::ticker() {
+  asio::steady_timer timer(io_);
+  auto next = std::chrono::steady_clock::now();
+  for (;;) {
+    next += tick_duration;
+    timer.expires_at(next);
+    auto [ec] = co_await timer.async_wait(use_nothrow);
+    if (ec || stopping_) co_return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - next > 1s) next = now;  // after a long stall (SIGSTOP), do not replay ticks
+    replica_.tick(realtime_ms());
+    drain();
+  }
+}
+
+void Runtime::handle(Inbound& in) {
+  if (in.session->closed()) return;  // its connection was already refused
+  if (in.authority == net::KeyKind::client) {
+    handle_client(in);
+    return;
+  }
+  const std::uint64_t before = replica_.counters().rejected_messages;
+  replica_.on_message(std::string_view(in.message));
+  if (replica_.counters().rejected_messages != before) {
+    // Decode again (rare) only to say why. A message that does not decode closes the
+    // connection; one that decodes but breaks a protocol rule (e.g. a Commit from a
+    // replica that is not the primary, which races can produce) is logged and dropped.
+    auto decoded = core::decode(in.message, limits_);
+    if (decoded) {
+      spdlog::debug("rejected a {} from {}: not valid in view {}", core::message_name(*decoded),
+                    in.session->remote(), replica_.view().value);
+      return;
+    }
+    spdlog::warn("rejected message from {}: {}; closing the connection", in.session->remote(),
+                 decoded.error());
+    in.session->close();
+  }
+}
+
+void Runtime::handle_client(Inbound& in) {
+  // Status queries are rare and small: look for the kind before decoding in full.
+  if (in.message.size() < 512 && in.message.find("status_request") != std::string::npos &&
+      runtime_kind(in.message) == "status_request") {
+    answer_status(in);
+    return;
+  }
+  auto decoded = core::decode(in.message, limits_);
+  if (!decoded) {
+    reject(in, decoded.error());
+    return;
+  }
+  const auto* request = std::get_if<core::Request>(&*decoded);
+  if (request == nullptr) {
+    // A holder of client.tnet may send requests and nothing else (product.md, security).
+    reject(in,
+           fmt::format("a {} message signed with the client key", core::message_name(*decoded)));
+    return;
+  }
+  route(request->client_id, in.session);
+  replica_.on_message(*decoded);
+}
+
+void Runtime::answer_status(Inbound& in) {
+  auto nonce = decode_status_request(in.message, options_.cluster_id);
+  if (!nonce) {
+    reject(in, nonce.error());
+    return;
+  }
+  auto bytes = core::make_bytes(encode_status_reply(options_.cluster_id, *nonce, status()));
+  in.session->deliver(net::make_out_frame(std::move(bytes), net::KeyKind::client, keys_.client));
+}
+
+void Runtime::reject(Inbound& in, std::string_view reason) {
+  count_rejected(in.session->remote(), reason);
+  in.session->close();
+}
+
+NodeStatus Runtime::status() const {
+  NodeStatus s;
+  s.node = self_.name;
+  s.replica = static_cast<std::uint32_t>(spec_.replica);
+  s.role = replica_.is_primary() ? "primary" : "backup";
+  s.status = status_name(replica_.status());
+  s.view = replica_.view().value;
+  s.op = replica_.op().value;
+  s.commit = replica_.commit_min().value;
+  s.checkpoint_op = replica_.checkpoint_op().value;
+  s.state_digest = app_->state_digest();
+  for (const auto& peer : peers_) {
+    if (peer && peer->connected()) s.peers_connected += 1;
+  }
+  s.rejected_messages = replica_.counters().rejected_messages + rejected_;
+  return s;
+}
+
+void Runtime::route(const std::string& client_id, const std::shared_ptr<Session>& session) {
+  auto it = routes_.find(client_id);
+  if (it != routes_.end()) {
+    it->second = session;
+    return;
+  }
+  if (routes_.size() >= RuntimeLimits::max_client_routes) {
+    std::erase_if(routes_, [](const auto& entry) { return entry.second.expired(); });
+    if (routes_.size() >= RuntimeLimits::max_client_routes) return;  // reply is not routed
+  }
+  routes_.emplace(client_id, session);
+}
+
+void Runtime::drain() {
+  std::vector<core::Effect> effects = replica_.take_effects();
+  if (effects.empty()) return;
+  std::vector<core::Effect> storage;
+  for (core::Effect& effect : effects) {
+    if (const auto* send = std::get_if<core::SendToReplica>(&effect)) {
+      send_to_replica(*send);
+    } else if (const auto* reply = std::get_if<core::SendToClient>(&effect)) {
+      send_to_client(*reply);
+    } else {
+      storage.push_back(std::move(effect));
+    }
+  }
+  if (!storage.empty()) disk_worker_->submit(std::move(storage));
+  observe();
+}
+
+void Runtime::send_to_replica(const core::SendToReplica& send) {
+  const std::size_t to = send.to.value;
+  if (to >= peers_.size() || !peers_[to]) return;
+  if (send.message != last_bytes_) {
+    // The same message to every backup carries the same header: one MAC for all.
+    last_bytes_ = send.message;
+    last_header_ = net::make_frame_header(*send.message, net::KeyKind::replica, keys_.replica);
+  }
+  peers_[to]->send(net::OutFrame{last_header_, send.message});
+}
+
+void Runtime::send_to_client(const core::SendToClient& send) {
+  auto it = routes_.find(send.client_id);
+  if (it == routes_.end()) return;  // the client is not connected here; it will retry
+  std::shared_ptr<Session> session = it->second.lock();
+  if (!session || session->closed()) {
+    routes_.erase(it);
+    return;
+  }
+  session->deliver(net::make_out_frame(send.message, net::KeyKind::client, keys_.client));
+}
+
+void Runtime::on_disk(Result<std::uint64_t, std::string> result) {
+  if (stopping_) return;
+  if (!result) {
+    // A failed write or fsync leaves the disk in an unknown state: stop (style.md §4).
+    spdlog::critical("node {}: storage failure: {}; stopping", self_.name, result.error());
+    fatal_ = "storage failure: " + result.error();
+    io_.stop();
+    return;
+  }
+  if (*result <= storage_done_) return;
+  storage_done_ = *result;
+  replica_.on_storage_done(storage_done_);
+  drain();
+}
+
+void Runtime::observe() {
+  if (replica_.view() != seen_view_ || replica_.status() != seen_status_) {
+    seen_view_ = replica_.view();
+    seen_status_ = replica_.status();
+    spdlog::info("view {} status {}: {} (primary is {}), op {} commit {}", replica_.view().value,
+                 status_name(replica_.status()), replica_.is_primary() ? "primary" : "backup",
+                 spec_.cluster.nodes[replica_.primary_of(replica_.view()).value].name,
+                 replica_.op().value, replica_.commit_min().value);
+  }
+  const core::Counters& c = replica_.counters();
+  if (c.prepares_repaired != seen_repaired_) {
+    // Log the first repair of a burst, then once per 100.
+    if (seen_repaired_ == 0 || c.prepares_repaired / 100 != seen_repaired_ / 100) {
+      spdlog::info("repaired {} prepares from peers so far (op {} commit {})", c.prepares_repaired,
+                   replica_.op().value, replica_.commit_min().value);
+    }
+    seen_repaired_ = c.prepares_repaired;
+  }
+  seen_core_rejected_ = c.rejected_messages;
+}
+
+}  // namespace
+
+Result<void, NodeError> run_node(const NodeSpec& spec) {
+  VSR_ASSERT(spec.replica < spec.cluster.nodes.size());
+  const config::Node& node = spec.cluster.nodes[spec.replica];
+  auto app = app::Composite::make(spec.apps);
+  if (!app) return fail(NodeError{NodeError::Kind::usage, app.error()});
+
+  const std::filesystem::path dir = config::ClusterPaths{spec.cluster_dir}.node_dir(node.name);
+  if (auto made = io::create_directories(dir, 0700); !made) {
+    return fail(NodeError{NodeError::Kind::environment, made.error().message});
+  }
+  auto lock = io::DirectoryLock::acquire(dir);
+  if (!lock) {
+    return fail(
+        NodeError{NodeError::Kind::environment,
+                  fmt::format("cannot start node {}: {}", node.name, lock.error().message)});
+  }
+  DiskIdentity identity;
+  identity.cluster_id = core_cluster_id(spec.cluster.cluster_id);
+  identity.cluster_id_text = spec.cluster.cluster_id.hex();
+  identity.replica = static_cast<std::uint32_t>(spec.replica);
+  auto disk = NodeDisk::open(storage::posix_env(), dir.string(), identity);
+  if (!disk) {
+    return fail(
+        NodeError{NodeError::Kind::environment,
+                  fmt::format("cannot start node {}: {}", node.name, disk.error().message)});
+  }
+  std::random_device entropy;
+  const std::uint64_t seed = (std::uint64_t{entropy()} << 32) ^ entropy();
+  Runtime runtime(spec, std::move(*app), std::move(*disk), seed);
+  return runtime.run();
+}
+
+}  // namespace vsr::node

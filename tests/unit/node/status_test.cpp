@@ -1,0 +1,31 @@
+// Proves the runtime's status messages round-trip and reject another cluster's id.
+
+#include <gtest/gtest.h>
+
+#include "vsr/node/status.hpp"
+
+namespace vsr::node {
+namespace {
+
+TEST(StatusMessages, RoundTrip) {
+  NodeStatus s{"n1", 1, "backup", "normal", 3, 40, 39, 32, "abcd", 2, 5};
+  const std::string bytes = encode_status_reply(77, 9, s);
+  EXPECT_EQ(runtime_kind(bytes), "status_reply");
+  auto decoded = decode_status_reply(bytes, 77);
+  ASSERT_TRUE(decoded.ok()) << decoded.error();
+  EXPECT_EQ(decoded->nonce, 9u);
+  EXPECT_EQ(decoded->status, s);
+  auto request = decode_status_request(encode_status_request(77, 4), 77);
+  ASSERT_TRUE(request.ok());
+  EXPECT_EQ(*request, 4u);
+}
+
+TEST(StatusMessages, RejectsAnotherClusterAndGarbage) {
+  EXPECT_FALSE(decode_status_request(encode_status_request(77, 4), 78).ok());
+  EXPECT_FALSE(decode_status_request("garbage", 77).ok());
+  EXPECT_EQ(runtime_kind("garbage"), "");
+  EXPECT_EQ(runtime_kind(encode_status_request(1, 1)), "status_request");
+}
+
+}  // namespace
+}  // namespace vsr::node
