@@ -33,7 +33,7 @@ constexpr std::string_view footer =
     "Environment: VSR_CLUSTER_DIR sets the default of --cluster-dir.\n"
     "Exit codes: 0 success, 1 the app refused the operation, 2 usage or configuration "
     "error,\n3 outcome unknown (timed out), 4 storage or environment error.\n"
-    "Run 'vsr COMMAND --help' for a command's options.";
+    "Run 'vsr COMMAND --help' for a command's options.\n";
 
 // Every command, in the order `vsr --help` lists them. Adding a command adds one line here.
 void add_commands(CLI::App& app, GlobalOptions& globals) {

@@ -191,7 +191,10 @@ Error environment_error(io::Error error) {
 
 // Maps a read failure to what the operator must do about it.
 Error read_error(io::Error error) {
-  if (error.sys_errno == ENOENT) return Error{ErrorKind::missing, std::move(error.message)};
+  if (error.sys_errno == ENOENT) {
+    return Error{ErrorKind::missing,
+                 error.message + "; run 'vsr init-cluster' or pass the right --cluster-dir"};
+  }
   if (error.sys_errno == 0) return Error{ErrorKind::invalid, std::move(error.message)};
   return environment_error(std::move(error));
 }
