@@ -7,6 +7,7 @@
 // increasing numbers), --timeout SECONDS (default 10), --json. Exit codes: 0 success, 1 the
 // app refused (or the request was stale/evicted), 2 usage, 3 outcome unknown, 4 environment.
 
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -50,6 +51,23 @@ void add_client_options(CLI::App* command, ClientOptions& o) {
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
   command->add_flag("--json", o.json, "One JSON object on stdout");
+}
+
+/// Accepts only a whole decimal int64 (CLI11 alone would clamp an out-of-range number to
+/// INT64_MAX and run the command with it).
+CLI::Validator int64_arg() {
+  return CLI::Validator(
+      [](const std::string& text) {
+        std::int64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (ec == std::errc::result_out_of_range) {
+          return "'" + text + "' is outside the signed 64-bit range";
+        }
+        if (ec != std::errc() || ptr != end) return "'" + text + "' is not an integer";
+        return std::string();
+      },
+      "INT");
 }
 
 void print_error_json(std::string_view code, std::string_view message) {
@@ -162,7 +180,7 @@ void add_bank(CLI::App& app, GlobalOptions& globals) {
       bank::Command::add, json, human,
       [args](CLI::App* s) {
         s->add_option("ACCOUNT", args->a)->required();
-        s->add_option("AMOUNT", args->n)->required();
+        s->add_option("AMOUNT", args->n)->required()->check(int64_arg());
       },
       [args] { return bank::encode_add(args->a, args->n); });
   add_operation(
@@ -175,7 +193,7 @@ void add_bank(CLI::App& app, GlobalOptions& globals) {
       [args](CLI::App* s) {
         s->add_option("FROM", args->a)->required();
         s->add_option("TO", args->b)->required();
-        s->add_option("AMOUNT", args->n)->required();
+        s->add_option("AMOUNT", args->n)->required()->check(int64_arg());
       },
       [args] { return bank::encode_transfer(args->a, args->b, args->n); });
   add_operation(
@@ -193,7 +211,7 @@ void add_inventory(CLI::App& app, GlobalOptions& globals) {
   auto human = [](inv::Command c, const app::Reply& r) { return inv::format_human(c, r); };
   auto sku_qty = [args](CLI::App* s) {
     s->add_option("SKU", args->a)->required();
-    s->add_option("QTY", args->n)->required();
+    s->add_option("QTY", args->n)->required()->check(int64_arg());
   };
   add_operation(top, globals, inv::kAppName, "stock", "Add QTY on hand", inv::Command::stock, json,
                 human, sku_qty, [args] { return inv::encode_stock(args->a, args->n); });
@@ -225,7 +243,8 @@ void add_catalog(CLI::App& app, GlobalOptions& globals) {
       [args](CLI::App* s) {
         s->add_option("KEY", args->a)->required();
         s->add_option("VALUE", args->b)->required();
-        s->add_option("--if-version", args->opt, "Only if the current version is V (0: absent)");
+        s->add_option("--if-version", args->opt, "Only if the current version is V (0: absent)")
+            ->check(int64_arg());
       },
       [args] { return cat::encode_put(args->a, args->b, args->opt); });
   add_operation(
@@ -236,7 +255,8 @@ void add_catalog(CLI::App& app, GlobalOptions& globals) {
       top, globals, cat::kAppName, "delete", "Delete KEY", cat::Command::remove, json, human,
       [args](CLI::App* s) {
         s->add_option("KEY", args->a)->required();
-        s->add_option("--if-version", args->opt, "Only if the current version is V");
+        s->add_option("--if-version", args->opt, "Only if the current version is V")
+            ->check(int64_arg());
       },
       [args] { return cat::encode_delete(args->a, args->opt); });
   add_operation(
@@ -244,7 +264,7 @@ void add_catalog(CLI::App& app, GlobalOptions& globals) {
       cat::Command::list, json, human,
       [args](CLI::App* s) {
         s->add_option("PREFIX", args->a);
-        s->add_option("--limit", args->opt, "At most N entries");
+        s->add_option("--limit", args->opt, "At most N entries")->check(int64_arg());
       },
       [args] { return cat::encode_list(args->a, args->opt); });
 }
@@ -264,7 +284,9 @@ void add_locks(CLI::App& app, GlobalOptions& globals) {
       locks::Command::acquire, json, human,
       [args](CLI::App* s) {
         s->add_option("NAME", args->a)->required();
-        s->add_option("--ttl", args->opt, "Lease in milliseconds")->capture_default_str();
+        s->add_option("--ttl", args->opt, "Lease in milliseconds")
+            ->check(int64_arg())
+            ->capture_default_str();
       },
       [args] {
         return locks::encode_acquire(args->a, args->opt.value_or(app::kLockTtlMsDefault));

@@ -43,6 +43,7 @@ void add_commands(CLI::App& app, GlobalOptions& globals) {
   add_recover_node(app, globals);
   add_move_node(app, globals);
   add_bench(app, globals);
+  add_demo(app, globals);
   add_bank(app, globals);
   add_inventory(app, globals);
   add_catalog(app, globals);

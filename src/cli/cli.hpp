@@ -67,6 +67,8 @@ void add_locks(CLI::App& app, GlobalOptions& globals);
 void add_recover_node(CLI::App& app, GlobalOptions& globals);
 /// src/cli/move_node.cpp: `vsr move-node`.
 void add_move_node(CLI::App& app, GlobalOptions& globals);
+/// src/cli/demo.cpp: `vsr demo`.
+void add_demo(CLI::App& app, GlobalOptions& globals);
 
 /// Parses `argv`, runs the chosen command and returns the process exit code. Never throws.
 int run_cli(int argc, char** argv);

@@ -112,17 +112,19 @@ void Replica::open(const DurableState& state) {
   commit_min_checksum_ = root_header_.checksum;
   checkpoint_checksum_ = root_header_.checksum;
 
-  if (!state.metadata && state.wal.empty()) {
+  if (!state.metadata && state.wal.empty() && !state.restored_view_floor) {
     // A new replica: view 0 with an empty log. Its (empty) state is known, so it votes.
     log_[0] = root;
     status_ = Status::normal;
     write_metadata();
   } else if (!state.metadata) {
-    // The WAL exists but the metadata is gone: what this replica acknowledged is unknown.
-    // It must not vote or acknowledge until a StartView gives it a log (protocol-notes);
-    // its WAL cannot be trusted either and starts over.
+    // The WAL exists but the metadata is gone (or a restored state has none): what this
+    // replica acknowledged is unknown. It must not vote or acknowledge until a StartView
+    // (of at least the restored floor) gives it a log (protocol-notes); its WAL cannot be
+    // trusted either and starts over.
     log_[0] = root;
     status_ = Status::recovering;
+    if (state.restored_view_floor) view_ = *state.restored_view_floor;
     emit(TruncateWal{next_write_id(), Op{0}});
   } else {
     restore(state);
@@ -187,6 +189,13 @@ void Replica::restore(const DurableState& state) {
     status_ = Status::normal;
     log_view_ = view_;
     commit_max_ = op_;
+  } else if (state.restored_view_floor) {
+    // A copied or restored state: its log and votes may not be this replica's own. It keeps
+    // the log (to repair less) but must not vote until a StartView of a view at least the
+    // floor gives it the cluster's log; on_start_view takes none below view_.
+    status_ = Status::recovering;
+    view_ = std::max(view_, *state.restored_view_floor);
+    commit_max_ = commit_min_;
   } else if (log_view_ == view_ && primary_of(view_) != self_) {
     status_ = Status::normal;  // a backup resumes in its durable view and repairs
   } else if (log_view_ == view_) {

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "vsr/base/assert.hpp"
+#include "vsr/storage/restore.hpp"
 
 namespace vsr::node {
 namespace {
@@ -90,7 +91,40 @@ Result<std::unique_ptr<NodeDisk>, DiskError> NodeDisk::open(storage::Env& env, s
     durable.wal.push_back(std::move(out));
   }
   disk->load_core_metadata();
+  disk->read_restored_marker();
   return disk;
+}
+
+void NodeDisk::read_restored_marker() {
+  // Presence is the rule (docs/vsr/storage.md, "Restored replicas"): a damaged or
+  // unreadable marker counts too, with the views of the copied metadata as the floor.
+  if (!storage::was_restored(*env_, dir_)) return;
+  std::uint64_t floor = 0;
+  if (durable_.metadata) {
+    floor = std::max(durable_.metadata->view.value, durable_.metadata->log_view.value);
+  }
+  auto marker = storage::read_restored(*env_, dir_);
+  if (marker && *marker) {
+    floor = std::max(floor, (*marker)->view_floor());
+    restored_reason_ = fmt::format(
+        "{} holds a RESTORED marker (copied from node {} at view {} commit {}): starting in "
+        "status recovering, no votes until a StartView of view {} or later",
+        dir_, (*marker)->source_node, (*marker)->source_view, (*marker)->source_commit, floor);
+  } else {
+    restored_reason_ = fmt::format(
+        "{} holds a RESTORED marker that cannot be read ({}): starting in status recovering, "
+        "no votes until a StartView of view {} or later",
+        dir_, marker ? std::string("?") : marker.error().message, floor);
+  }
+  durable_.restored_view_floor = core::View{floor};
+}
+
+Result<void, std::string> NodeDisk::clear_restored_marker() {
+  if (auto cleared = storage::clear_restored(*env_, dir_); !cleared) {
+    return fail(cleared.error().message);
+  }
+  restored_reason_.reset();
+  return {};
 }
 
 void NodeDisk::load_core_metadata() {

@@ -251,6 +251,7 @@ class Runtime {
   std::uint64_t rejected_ = 0;             // frames and client messages rejected by the runtime
   std::uint64_t storage_done_ = 0;         // highest write id reported to the core
   std::optional<std::string> fatal_;
+  bool restored_ = false;   // the RESTORED marker is on disk: cleared once durably normal
   bool stopping_ = false;   // set once io_.run() returned: nothing new is started
   core::Bytes last_bytes_;  // header cache: a prepare goes to every peer with one MAC
   net::FrameHeader last_header_;
@@ -462,6 +463,8 @@ Result<void, NodeError> Runtime::run() {
   disk_worker_ = std::make_unique<DiskWorker>(*disk_, [this](auto result) {
     asio::post(io_, [this, r = std::move(result)]() mutable { on_disk(std::move(r)); });
   });
+  restored_ = disk_->restored_reason().has_value();
+  if (restored_) spdlog::warn("node {}: {}", self_.name, *disk_->restored_reason());
   replica_.open(disk_->take_durable_state());
   spdlog::info("node {} (replica {} of {}) listening on {}; view {} op {} commit {} status {}",
                self_.name, spec_.replica, spec_.cluster.nodes.size(), self_.address.to_string(),
@@ -708,6 +711,7 @@ void Runtime::on_disk(Result<std::uint64_t, std::string> result) {
   storage_done_ = *result;
   replica_.on_storage_done(storage_done_);
   drain();
+  observe();  // a durable metadata write may end a restore without producing effects
 }
 
 void Runtime::observe() {
@@ -718,6 +722,22 @@ void Runtime::observe() {
                  status_name(replica_.status()), replica_.is_primary() ? "primary" : "backup",
                  spec_.cluster.nodes[replica_.primary_of(replica_.view()).value].name,
                  replica_.op().value, replica_.commit_min().value);
+  }
+  if (restored_ && replica_.is_durably_normal()) {
+    // Back in normal status from a StartView, its view and log durable: the replica's state
+    // is its own again, and a restart need not wait for a StartView.
+    restored_ = false;
+    if (auto cleared = disk_->clear_restored_marker(); !cleared) {
+      spdlog::critical("node {}: cannot remove the RESTORED marker: {}; stopping", self_.name,
+                       cleared.error());
+      fatal_ = "storage failure: " + cleared.error();
+      io_.stop();
+      return;
+    }
+    spdlog::info(
+        "node {}: caught up in view {} (commit {}); RESTORED marker removed, voting "
+        "again",
+        self_.name, replica_.view().value, replica_.commit_min().value);
   }
   const core::Counters& c = replica_.counters();
   if (c.prepares_repaired != seen_repaired_) {

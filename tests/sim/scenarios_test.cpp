@@ -190,6 +190,35 @@ TEST(SimScenario, RestartMetadataLostReplicaDoesNotVoteR3) {
   EXPECT_EQ(sim.replica(backup).status(), core::Status::normal);
 }
 
+TEST(SimScenario, RestoreReplicaFromAStaleCopyDoesNotVoteR3) {
+  // `vsr recover-node`: backup B acknowledged ops that backup A (down) never saw; B
+  // is then restored from A's stale copy. Had B voted with that copy, A and B would form a
+  // view-change quorum without those ops once the primary fails, and lose committed ops
+  // (protocol-notes, "Replaced or restored replicas"). A restored replica stays recovering
+  // until a StartView of at least the view it left, so the view change waits for the primary.
+  Simulator sim(scripted(3, 3));
+  ASSERT_TRUE(sim.run_until(200));
+  const std::uint32_t primary = primary_or_fail(sim);
+  const std::uint32_t stale = (primary + 1) % 3;
+  const std::uint32_t restored = (primary + 2) % 3;
+  const std::uint64_t stale_commit = sim.replica(stale).commit_min().value;
+  sim.crash(stale);
+  ASSERT_TRUE(sim.run_until(600));
+  ASSERT_GT(sim.replica(primary).commit_min().value, stale_commit);  // ops the copy lacks
+  sim.crash(restored);
+  sim.restore_from(restored, stale);
+  sim.restart(stale);
+  EXPECT_EQ(sim.replica(restored).status(), core::Status::recovering);
+  EXPECT_TRUE(sim.is_restored(restored));
+  sim.crash(primary);
+  ASSERT_TRUE(sim.run_until(sim.now() + 2000));
+  EXPECT_EQ(sim.replica(restored).status(), core::Status::recovering);
+  sim.restart(primary);
+  finish(sim);
+  EXPECT_EQ(sim.replica(restored).status(), core::Status::normal);
+  EXPECT_FALSE(sim.is_restored(restored));
+}
+
 TEST(SimScenario, CheckpointAndStateTransferR3) {
   // A backup partitioned away while the others checkpoint and release their WAL can no
   // longer repair op by op: it installs a peer's checkpoint, verified by the hash chain.

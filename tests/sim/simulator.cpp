@@ -313,6 +313,7 @@ void Simulator::deliver(const Packet& packet) {
 
 void Simulator::drain(std::uint32_t r) {
   Node& node = nodes_[r];
+  if (node.restored_floor && node.replica->is_durably_normal()) node.restored_floor.reset();
   for (core::Effect& effect : node.replica->take_effects()) {
     if (auto* send = std::get_if<core::SendToReplica>(&effect)) {
       send_packet(r, send->to.value, std::move(send->message));
@@ -477,10 +478,33 @@ void Simulator::restart(std::uint32_t r, const std::set<std::uint64_t>& corrupt_
       std::make_unique<core::Replica>(options_.core, core::ReplicaIndex{r}, *node.app,
                                       options_.seed * 1000003 + r * 101 + node.incarnation);
   core::DurableState state = durable_state(r, corrupt_ops);
+  state.restored_view_floor = node.restored_floor;
   // Re-executed ops are checked again: start from what the checkpoint restored.
   node.polled_commit = state.checkpoint ? state.checkpoint->op.value : 0;
   node.replica->open(state);
   drain(r);
+}
+
+void Simulator::restore_from(std::uint32_t r, std::uint32_t source) {
+  VSR_ASSERT(!is_up(r) && r != source);
+  Node& node = nodes_[r];
+  std::uint64_t floor = node.restored_floor ? node.restored_floor->value : 0;
+  for (const std::optional<std::string>* m : {&node.disk.metadata, &nodes_[source].disk.metadata}) {
+    if (!*m) continue;
+    auto md = core::decode_metadata(**m, options_.core.cluster_id);
+    VSR_ASSERT(md.ok());
+    floor = std::max({floor, md->view.value, md->log_view.value});
+  }
+  const Disk& from = nodes_[source].disk;  // what is durable there; writes in flight are not
+  node.disk.metadata = from.metadata;
+  node.disk.wal = from.wal;
+  node.disk.torn = from.torn;
+  node.disk.corrupt.clear();
+  node.disk.head = from.head;
+  node.disk.checkpoints = from.checkpoints;
+  node.disk.queue.clear();
+  node.restored_floor = core::View{floor};
+  restart(r);
 }
 
 // --- faults -----------------------------------------------------------------------------

@@ -100,6 +100,15 @@ class Simulator {
   /// metadata (and checkpoints) so the replica's durable state is unknown.
   void restart(std::uint32_t replica, const std::set<std::uint64_t>& corrupt_ops = {},
                bool lose_metadata = false);
+  /// `vsr recover-node`: replaces the durable state of the down `replica` with a copy of
+  /// `source`'s durable state (as stale as the source is) and restarts it as a restored
+  /// replica (DurableState::restored_view_floor: the copied views and its own last view). It
+  /// stays marked, across crashes, until it is durably normal again.
+  void restore_from(std::uint32_t replica, std::uint32_t source);
+  /// Whether `replica` is still marked restored (it has not been durably normal since).
+  bool is_restored(std::uint32_t replica) const {
+    return nodes_[replica].restored_floor.has_value();
+  }
   void set_network(const NetworkFaults& faults) { options_.network = faults; }
   /// Every write of `replica` takes exactly `ticks` from now on (0: back to random).
   void set_storage_latency(std::uint32_t replica, std::uint32_t ticks) {
@@ -152,7 +161,8 @@ class Simulator {
     std::uint64_t down_until = 0;
     std::uint32_t incarnation = 0;
     std::uint32_t latency_override = 0;
-    std::string traced;  ///< last state printed by trace()
+    std::optional<core::View> restored_floor;  ///< the RESTORED marker, while present
+    std::string traced;                        ///< last state printed by trace()
   };
 
   struct Client {

@@ -127,6 +127,12 @@ struct DurableState {
   std::optional<Metadata> metadata;
   std::optional<Checkpoint> checkpoint;
   std::vector<WalEntry> wal;
+  /// Set when this state was copied from another replica, wiped or restored (the node
+  /// directory's RESTORED marker): the replica may have forgotten prepares it acknowledged
+  /// and votes it cast. It opens in status recovering (never votes or acknowledges) and
+  /// leaves it only on a StartView of this view or a later one (protocol-notes, "Replaced
+  /// or restored replicas"; docs/vsr/protocol.md, "Restored replicas").
+  std::optional<View> restored_view_floor;
 };
 
 }  // namespace vsr::core

@@ -85,6 +85,8 @@ class Replica {
   Op commit_max() const { return commit_max_; }  ///< known committed through
   Op checkpoint_op() const { return checkpoint_op_; }
   bool is_primary() const { return status_ == Status::normal && primary_of(view_) == self_; }
+  /// Normal in view_, with the metadata of view_ (view and log_view) durable.
+  bool is_durably_normal() const;
   ReplicaIndex primary_of(View view) const;
   const Counters& counters() const { return counters_; }
   const ClientTable& client_table() const { return clients_; }
@@ -140,7 +142,6 @@ class Replica {
   void maybe_checkpoint(Op op, const Checksum& checksum);
   void restore(const DurableState& state);
   void load_wal(const DurableState& state);
-  bool is_durably_normal() const;
   std::uint64_t jitter();
   void check_invariants() const;
   Slot* slot_at(Op op);

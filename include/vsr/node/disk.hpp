@@ -86,6 +86,14 @@ class NodeDisk {
   /// The WAL's head op (for tests).
   std::uint64_t wal_head() const { return storage_.wal().head_op(); }
 
+  /// Why the replica must start in status recovering (the directory holds a RESTORED
+  /// marker: its state was copied from another replica), or nullopt. For the start log.
+  const std::optional<std::string>& restored_reason() const { return restored_reason_; }
+  /// Removes the RESTORED marker durably once the replica is durably normal again. Touches
+  /// only the marker file (env and directory never change), so the actor may call it while
+  /// the disk thread runs. No marker is fine.
+  Result<void, std::string> clear_restored_marker();
+
   /// File names of the core metadata copies.
   static constexpr const char* core_metadata_files[2] = {"core-metadata.0", "core-metadata.1"};
 
@@ -107,12 +115,14 @@ class NodeDisk {
   Status append_held();
   Status write_copy(const std::string& name, const std::string& contents);
   void load_core_metadata();
+  void read_restored_marker();
 
   storage::Env* env_;
   std::string dir_;
   DiskIdentity identity_;
   storage::NodeStorage storage_;
   core::DurableState durable_;
+  std::optional<std::string> restored_reason_;
   bool wal_buffered_ = false;  // appends not yet synced
   /// Prepares above the WAL's head + 1: op -> (write id, bytes). Bounded by the core's
   /// pipeline and repair window; a TruncateWal drops those above its op.

@@ -7,9 +7,9 @@
 // restored replicas"). If it voted as if its log were its own, the cluster could lose a
 // committed operation. So the copy leaves a marker in the directory, RESTORED, for the
 // replica to read on start: a marked replica must not vote until a StartView of a view at
-// least view_floor() has given it the cluster's log, and clears the marker then. (The core
-// and runtime do not read it yet: docs/vsr/storage.md, "Restored replicas", which also
-// has the marker's grammar and the restore procedure.)
+// least view_floor() has given it the cluster's log, and clears the marker then
+// (NodeDisk::open reads it into DurableState::restored_view_floor; docs/vsr/storage.md,
+// "Restored replicas", also has the marker's grammar and the restore procedure).
 
 #include <cstddef>
 #include <cstdint>
