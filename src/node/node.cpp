@@ -156,6 +156,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void close();
   bool closed() const { return closed_; }
   const std::string& remote() const { return remote_; }
+  /// True once a replica-key connection sent a hello the actor accepted.
+  bool introduced() const { return introduced_; }
+  void set_introduced() { introduced_ = true; }
 
  private:
   awaitable<void> reader();
@@ -166,6 +169,7 @@ class Session : public std::enable_shared_from_this<Session> {
   net::Channel<net::OutFrame> out_;
   std::string remote_;
   bool closed_ = false;
+  bool introduced_ = false;
 };
 
 // --- outbound peer links ----------------------------------------------------------------
@@ -213,6 +217,12 @@ class Runtime {
     rejected_ += 1;
     spdlog::warn("rejected input from {}: {}; closing the connection", from, reason);
   }
+  /// The first frame of every outbound peer link: this replica and the apps it serves.
+  net::OutFrame hello_frame() const {
+    auto message = std::make_shared<const std::string>(
+        encode_hello(options_.cluster_id, Hello{static_cast<std::uint32_t>(spec_.replica), apps_}));
+    return net::make_out_frame(std::move(message), net::KeyKind::replica, keys_.replica);
+  }
   void add_session(Session* session) { sessions_.insert(session); }
   void remove_session(Session* session) { sessions_.erase(session); }
   std::size_t session_count() const { return sessions_.size(); }
@@ -223,6 +233,7 @@ class Runtime {
   awaitable<void> accept_loop(tcp::acceptor& acceptor);
   void handle(Inbound& in);
   void handle_client(Inbound& in);
+  void handle_hello(Inbound& in);
   void answer_status(Inbound& in);
   void reject(Inbound& in, std::string_view reason);
   void drain();
@@ -242,6 +253,7 @@ class Runtime {
   net::Channel<Inbound> inbox_;
   std::mt19937_64 rng_;
   std::unique_ptr<app::Composite> app_;
+  std::string apps_;  // served app names, sorted, comma-separated (the hello compares them)
   std::unique_ptr<NodeDisk> disk_;
   core::Replica replica_;
   std::unique_ptr<DiskWorker> disk_worker_;
@@ -382,8 +394,11 @@ awaitable<void> Peer::run() {
           warned = false;
           backoff = RuntimeLimits::backoff_min;
           spdlog::info("peer {} up ({})", node_.name, node_.address.to_string());
+          // The link opens with a hello, so the peer can refuse a different app set.
+          const net::OutFrame hello = runtime_.hello_frame();
+          failure = co_await net::write_frames(socket, std::span<const net::OutFrame>(&hello, 1));
           // Frames left from before a reconnect go first (carried in `batch`).
-          for (;;) {
+          while (!failure) {
             if (batch.empty()) {
               auto [ec, frame] = co_await queue_.async_receive(use_nothrow);
               if (ec) co_return;  // closed: shutting down
@@ -433,6 +448,7 @@ Runtime::Runtime(const NodeSpec& spec, std::unique_ptr<app::Composite> app,
       inbox_(io_, RuntimeLimits::inbox_capacity),
       rng_(seed),
       app_(std::move(app)),
+      apps_(fmt::format("{}", fmt::join(app_->served_apps(), ","))),
       disk_(std::move(disk)),
       replica_(options_, core::ReplicaIndex{static_cast<std::uint32_t>(spec.replica)}, *app_,
                seed) {}
@@ -572,6 +588,10 @@ void Runtime::handle(Inbound& in) {
     handle_client(in);
     return;
   }
+  if (!in.session->introduced()) {
+    handle_hello(in);
+    return;
+  }
   const std::uint64_t before = replica_.counters().rejected_messages;
   replica_.on_message(std::string_view(in.message));
   if (replica_.counters().rejected_messages != before) {
@@ -588,6 +608,32 @@ void Runtime::handle(Inbound& in) {
                  decoded.error());
     in.session->close();
   }
+}
+
+void Runtime::handle_hello(Inbound& in) {
+  if (runtime_kind(in.message) != "hello") {
+    reject(in, "a replica message before the link's hello");
+    return;
+  }
+  auto hello = decode_hello(in.message, options_.cluster_id);
+  if (!hello) {
+    reject(in, hello.error());
+    return;
+  }
+  if (hello->apps != apps_) {
+    // Replicas serving different apps would execute the same op differently: refuse the
+    // peer rather than let it join (product.md: composition is never silent).
+    const std::string peer = hello->replica < spec_.cluster.nodes.size()
+                                 ? spec_.cluster.nodes[hello->replica].name
+                                 : fmt::format("replica {}", hello->replica);
+    spdlog::error(
+        "node {} serves apps [{}] but this node serves [{}]: refusing it; start "
+        "every node of the cluster with the same --app set",
+        peer, hello->apps, apps_);
+    reject(in, "app set mismatch");
+    return;
+  }
+  in.session->set_introduced();
 }
 
 void Runtime::handle_client(Inbound& in) {

@@ -63,7 +63,7 @@ std::string_view runtime_kind(std::string_view message) {
   auto kind = value->find("kind");
   if (!kind || !kind->is_bytes()) return {};
   const std::string_view k = kind->bytes();
-  if (k == "status_request" || k == "status_reply") return k;
+  if (k == "status_request" || k == "status_reply" || k == "hello") return k;
   return {};
 }
 
@@ -138,6 +138,30 @@ Result<StatusReply, std::string> decode_status_reply(std::string_view message,
   s.peers_connected = static_cast<std::uint32_t>(r.integer_in("peers_connected", 0, u32_max));
   s.rejected_messages = unwire(r.integer_in("rejected_messages", 0, i64_max));
   if (!r.ok()) return fail(r.error());
+  return out;
+}
+
+std::string encode_hello(std::uint64_t cluster_id, const Hello& hello) {
+  std::string out;
+  tnet::Encoder e(out);
+  begin(e, cluster_id, "hello", hello.replica);
+  e.key("apps");
+  e.bytes(hello.apps);
+  e.end_dict();
+  return out;
+}
+
+Result<Hello, std::string> decode_hello(std::string_view message, std::uint64_t cluster_id) {
+  auto value = tnet::decode(message, limits());
+  if (!value) return fail("hello: " + value.error().message());
+  tnet::FieldReader r(*value, "hello");
+  auto replica = check_common(r, "hello", cluster_id);
+  if (!replica) return fail(replica.error());
+  Hello out;
+  out.apps = std::string(r.bytes("apps"));
+  if (!r.ok()) return fail(r.error());
+  if (*replica > std::numeric_limits<std::uint32_t>::max()) return fail("hello: bad replica");
+  out.replica = static_cast<std::uint32_t>(*replica);
   return out;
 }
 

@@ -74,13 +74,14 @@ class LocalCluster {
     return eventually([&] { return all_connected(); }, timeout);
   }
 
-  void start(int i) {
+  /// Starts node i; `global_args` go before the command (e.g. {"--app", "bank"}).
+  void start(int i, const std::vector<std::string>& global_args = {}) {
     auto& slot = nodes_[static_cast<std::size_t>(i)];
     slot.reset();
-    slot.emplace(Process::start(
-        vsr_binary,
-        SpawnOptions{
-            {"--cluster-dir", dir_.path().string(), "start-node", fmt::format("n{}", i)}, {}, {}}));
+    std::vector<std::string> args{"--cluster-dir", dir_.path().string()};
+    args.insert(args.end(), global_args.begin(), global_args.end());
+    args.insert(args.end(), {"start-node", fmt::format("n{}", i)});
+    slot.emplace(Process::start(vsr_binary, SpawnOptions{args, {}, {}}));
   }
 
   std::optional<Process>& node(int i) { return nodes_[static_cast<std::size_t>(i)]; }

@@ -8,6 +8,13 @@
 //                     "node": ,, "replica": #, "role": ,, "status": ,, "view": #, "op": #,
 //                     "commit": #, "checkpoint_op": #, "state_digest": ,,
 //                     "peers_connected": #, "rejected_messages": #}
+//
+// A peer link opens with a hello (replica key) naming the caller and the apps it serves:
+// replicas that serve different app sets would execute the same op differently, so a
+// mismatched peer is refused instead of joining silently.
+//
+//   hello          = {"cluster": #, "version": #, "kind": "hello", "nonce": #(replica),
+//                     "apps": ,(sorted names, comma-separated)}
 
 #include <cstdint>
 #include <string>
@@ -49,5 +56,14 @@ struct StatusReply {
 };
 Result<StatusReply, std::string> decode_status_reply(std::string_view message,
                                                      std::uint64_t cluster_id);
+
+/// The first frame of a peer link.
+struct Hello {
+  std::uint32_t replica = 0;
+  std::string apps;  ///< sorted app names, comma-separated
+};
+std::string encode_hello(std::uint64_t cluster_id, const Hello& hello);
+/// Err: malformed, or for another cluster or version.
+Result<Hello, std::string> decode_hello(std::string_view message, std::uint64_t cluster_id);
 
 }  // namespace vsr::node

@@ -1,4 +1,5 @@
-// Proves the runtime's status messages round-trip and reject another cluster's id.
+// Proves the runtime's status and hello messages round-trip and reject another cluster's
+// id and garbage.
 
 #include <gtest/gtest.h>
 
@@ -25,6 +26,18 @@ TEST(StatusMessages, RejectsAnotherClusterAndGarbage) {
   EXPECT_FALSE(decode_status_request("garbage", 77).ok());
   EXPECT_EQ(runtime_kind("garbage"), "");
   EXPECT_EQ(runtime_kind(encode_status_request(1, 1)), "status_request");
+}
+
+TEST(StatusMessages, HelloRoundTripsAndRejectsAnotherCluster) {
+  const std::string bytes = encode_hello(77, Hello{2, "bank,locks"});
+  EXPECT_EQ(runtime_kind(bytes), "hello");
+  auto hello = decode_hello(bytes, 77);
+  ASSERT_TRUE(hello.ok()) << hello.error();
+  EXPECT_EQ(hello->replica, 2u);
+  EXPECT_EQ(hello->apps, "bank,locks");
+  EXPECT_FALSE(decode_hello(bytes, 78).ok());
+  EXPECT_FALSE(decode_hello(encode_status_request(77, 2), 77).ok());
+  EXPECT_FALSE(decode_hello("3:abc,", 77).ok());
 }
 
 }  // namespace

@@ -1,0 +1,56 @@
+// Proves that composition is never silent: a node started with a different --app set than
+// its peers is refused by them (a clear log line naming both sets) and does not join, while
+// the replicas that agree keep serving.
+
+#include <chrono>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "cluster.hpp"
+#include "process.hpp"
+
+namespace vsr::test {
+namespace {
+
+using namespace std::chrono_literals;
+using cluster::eventually;
+using cluster::LocalCluster;
+
+TEST(AppSet, ANodeServingOtherAppsIsRefusedAndDoesNotJoin) {
+  LocalCluster cluster;
+  ASSERT_TRUE(cluster.error.empty()) << cluster.error;
+  cluster.start(0);
+  cluster.start(1);
+  cluster.start(2, {"--app", "bank"});
+
+  // n0 and n1 agree and form a quorum: writes commit.
+  RunResult add = cluster.vsr({"bank", "add", "acct", "7", "--timeout", "20"});
+  ASSERT_EQ(add.status.code, 0) << add.err << cluster.logs();
+  EXPECT_EQ(add.out, "7\n");
+
+  // Both sides say why n2 is kept out.
+  EXPECT_TRUE(eventually(
+      [&] {
+        const std::string logs = cluster.logs();
+        return logs.find(
+                   "node n2 serves apps [bank] but this node serves "
+                   "[bank,catalog,inventory,locks]") != std::string::npos &&
+               logs.find("this node serves [bank]: refusing it") != std::string::npos;
+      },
+      15s))
+      << cluster.logs();
+
+  // n2 never receives the committed op.
+  nlohmann::json status = cluster.status();
+  ASSERT_TRUE(status.contains("nodes")) << cluster.logs();
+  for (const nlohmann::json& n : status["nodes"]) {
+    if (n["node"] == "n2" && n.value("reachable", false)) {
+      EXPECT_EQ(n.value("commit", -1), 0) << status.dump();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vsr::test
