@@ -158,6 +158,12 @@ CLI::App* add_operation(CLI::App* parent, GlobalOptions& globals, std::string_vi
   return sub;
 }
 
+/// Puts examples above the inherited footer of an app's command group; its operations,
+/// added afterwards, inherit the footer too.
+void add_examples(CLI::App* group, std::string_view examples) {
+  group->footer(fmt::format("Examples:\n{}\n\n{}", examples, group->get_footer()));
+}
+
 struct Args {
   std::string a;
   std::string b;
@@ -172,6 +178,12 @@ void add_bank(CLI::App& app, GlobalOptions& globals) {
   namespace bank = apps::bank;
   CLI::App* top = app.add_subcommand("bank", "Bank accounts: add, get, transfer, list");
   top->require_subcommand(1);
+  add_examples(top,
+               "  vsr bank add alice 100\n"
+               "  vsr bank transfer alice bob 30\n"
+               "  vsr bank get bob --json\n"
+               "  vsr bank add alice 5 --client-id app-1 --request-no 7   # a retry with the "
+               "same id and number executes once");
   auto args = std::make_shared<Args>();
   auto json = [](bank::Command c, const app::Reply& r) { return bank::format_json(c, r); };
   auto human = [](bank::Command c, const app::Reply& r) { return bank::format_human(c, r); };
@@ -206,6 +218,11 @@ void add_inventory(CLI::App& app, GlobalOptions& globals) {
   CLI::App* top =
       app.add_subcommand("inventory", "Stock and reservations: stock, reserve, release, available");
   top->require_subcommand(1);
+  add_examples(top,
+               "  vsr inventory stock widget 10\n"
+               "  vsr inventory reserve widget 3 --client-id cart-1\n"
+               "  vsr inventory release widget 3 --client-id cart-1\n"
+               "  vsr inventory available widget");
   auto args = std::make_shared<Args>();
   auto json = [](inv::Command c, const app::Reply& r) { return inv::format_json(c, r); };
   auto human = [](inv::Command c, const app::Reply& r) { return inv::format_human(c, r); };
@@ -235,6 +252,11 @@ void add_catalog(CLI::App& app, GlobalOptions& globals) {
                                      "Versioned key-value entries: put, get, "
                                      "delete, list");
   top->require_subcommand(1);
+  add_examples(top,
+               "  vsr catalog put color blue --if-version 0   # only if absent\n"
+               "  vsr catalog get color\n"
+               "  vsr catalog put color red --if-version 1    # compare-and-set\n"
+               "  vsr catalog list col --limit 10");
   auto args = std::make_shared<Args>();
   auto json = [](cat::Command c, const app::Reply& r) { return cat::format_json(c, r); };
   auto human = [](cat::Command c, const app::Reply& r) { return cat::format_human(c, r); };
@@ -275,6 +297,10 @@ void add_locks(CLI::App& app, GlobalOptions& globals) {
                                      "Leased locks with fencing tokens: acquire, "
                                      "release, holder");
   top->require_subcommand(1);
+  add_examples(top,
+               "  vsr locks acquire leader --ttl 5000 --client-id worker-1\n"
+               "  vsr locks holder leader\n"
+               "  vsr locks release leader --client-id worker-1");
   auto args = std::make_shared<Args>();
   args->opt = app::kLockTtlMsDefault;
   auto json = [](locks::Command c, const app::Reply& r) { return locks::format_json(c, r); };

@@ -77,6 +77,25 @@ TEST(CliFrame, HelpExplainsAndListsCommands) {
   EXPECT_EQ(result.err, "");
 }
 
+TEST(CliFrame, EveryAppCommandHelpShowsExamples) {
+  for (const char* app : {"bank", "inventory", "catalog", "locks"}) {
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{app, "--help"},
+          std::vector<std::string>{app,
+                                   std::string(app) == "bank"        ? "add"
+                                   : std::string(app) == "inventory" ? "reserve"
+                                   : std::string(app) == "catalog"   ? "put"
+                                                                     : "acquire",
+                                   "--help"}}) {
+      RunResult result = run_vsr(args);
+      EXPECT_EQ(result.status.code, 0) << app;
+      EXPECT_THAT(result.out, HasSubstr("Examples:")) << app;
+      EXPECT_THAT(result.out, HasSubstr(std::string("vsr ") + app + " ")) << app;
+      EXPECT_THAT(result.out, HasSubstr("Exit codes")) << app;
+    }
+  }
+}
+
 TEST(CliFrame, InitClusterHelpShowsEveryOptionWithDefaults) {
   RunResult result = run_vsr({"init-cluster", "--help"});
   EXPECT_EQ(result.status.code, 0);
