@@ -1,5 +1,5 @@
 // The list of compiled-in apps (vsr/app/registry.hpp). To add an app: one line below,
-// one #include, and its library in src/app/CMakeLists.txt.
+// one #include, and the app's folder under apps/ (CMake finds it there).
 
 #include "vsr/app/registry.hpp"
 
