@@ -9,12 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -108,6 +110,33 @@ class LocalCluster {
       if (!n.value("reachable", false) || n.value("peers_connected", 0) != 2) return false;
     }
     return true;
+  }
+
+  /// Every node in `which` reachable, normal, with equal commit >= `commit_min` and digest.
+  bool converged(const std::vector<int>& which, std::uint64_t commit_min) const {
+    nlohmann::json s = status();
+    if (!s.contains("nodes")) return false;
+    std::optional<std::pair<std::uint64_t, std::string>> seen;
+    for (int i : which) {
+      const nlohmann::json& n = s["nodes"][static_cast<std::size_t>(i)];
+      if (!n.value("reachable", false) || n["status"] != "normal") return false;
+      auto here =
+          std::make_pair(n["commit"].get<std::uint64_t>(), n["state_digest"].get<std::string>());
+      if (here.first < commit_min) return false;
+      if (seen && *seen != here) return false;
+      seen = here;
+    }
+    return true;
+  }
+
+  /// The highest commit any reachable node reports.
+  std::uint64_t max_commit() const {
+    std::uint64_t c = 0;
+    nlohmann::json s = status();
+    for (const nlohmann::json& n : s.value("nodes", nlohmann::json::array())) {
+      if (n.value("reachable", false)) c = std::max(c, n["commit"].get<std::uint64_t>());
+    }
+    return c;
   }
 
   /// The index of the node that reports itself primary in view-normal status, or -1.
