@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <type_traits>
 
@@ -222,6 +223,25 @@ struct EncodeVisitor {
     field(e, "op", m.op.value);
     field(e, "checksum", m.checksum);
   }
+  void operator()(const Recovery& m) {
+    common(e, cluster, "recovery");
+    field(e, "view", m.view.value);
+    field(e, "replica", m.replica.value);
+    field(e, "nonce", m.nonce);
+  }
+  void operator()(const RecoveryResponse& m) {
+    common(e, cluster, "recovery_response");
+    field(e, "view", m.view.value);
+    field(e, "replica", m.replica.value);
+    field(e, "voted_view", m.voted_view.value);
+    field(e, "op", m.op.value);
+    field(e, "commit", m.commit.value);
+    e.key("pristine");
+    e.boolean(m.pristine);
+    e.key("asking");
+    e.boolean(m.asking);
+    field(e, "nonce", m.nonce);
+  }
 };
 
 // --- decoding helpers -------------------------------------------------------------------
@@ -250,6 +270,7 @@ class Reader {
     return c;
   }
   tnet::Value list(std::string_view key) { return fields_.list(key); }
+  bool boolean(std::string_view key) { return fields_.boolean(key); }
 
   void problem(std::string why) {
     if (error_.empty()) error_ = fmt::format("{}: {}", what_, why);
@@ -603,7 +624,10 @@ const char* message_name(const Message& message) {
                                           "headers",
                                           "request_prepare",
                                           "request_checkpoint",
-                                          "sync_checkpoint"};
+                                          "sync_checkpoint",
+                                          "recovery",
+                                          "recovery_response"};
+  static_assert(std::size(names) == std::variant_size_v<Message>);
   return names[message.index()];
 }
 
@@ -739,6 +763,32 @@ Result<Message, std::string> decode(std::string_view bytes, const DecodeLimits& 
     if (!r.ok()) return fail(r.error());
     if (m.op.value == 0) return fail(std::string("sync_checkpoint: op 0 is the root"));
     return Message{std::move(m)};
+  }
+  if (kind == "recovery") {
+    Recovery m{r.view(), r.replica(), r.number("nonce")};
+    if (!r.ok()) return fail(r.error());
+    return Message{m};
+  }
+  if (kind == "recovery_response") {
+    RecoveryResponse m;
+    m.view = r.view();
+    m.replica = r.replica();
+    m.voted_view = View{r.number("voted_view")};
+    m.op = r.op("op");
+    m.commit = r.op("commit");
+    m.pristine = r.boolean("pristine");
+    m.asking = r.boolean("asking");
+    m.nonce = r.number("nonce");
+    if (!r.ok()) return fail(r.error());
+    if (m.commit > m.op) return fail(std::string("recovery_response: commit above op"));
+    if (m.voted_view > m.view) return fail(std::string("recovery_response: voted above view"));
+    if (m.pristine && (m.voted_view.value != 0 || m.op.value != 0)) {
+      return fail(std::string("recovery_response: a pristine replica is at op 0, voted 0"));
+    }
+    if (m.asking && !m.pristine) {
+      return fail(std::string("recovery_response: an asking replica is pristine"));
+    }
+    return Message{m};
   }
   return fail(fmt::format("unknown message kind '{}'", kind));
 }

@@ -112,20 +112,31 @@ void Replica::open(const DurableState& state) {
   commit_min_checksum_ = root_header_.checksum;
   checkpoint_checksum_ = root_header_.checksum;
 
-  if (!state.metadata && state.wal.empty() && !state.restored_view_floor) {
-    // A new replica: view 0 with an empty log. Its (empty) state is known, so it votes.
+  const bool old_open = options_.bug == InjectedBug::wiped_replica_votes_as_new;
+  if (!state.metadata && state.wal.empty() && !state.restored_view_floor && old_open) {
+    // The injected bug: an empty state is taken for a new replica, which votes at once.
     log_[0] = root;
     status_ = Status::normal;
     write_metadata();
-  } else if (!state.metadata) {
-    // The WAL exists but the metadata is gone (or a restored state has none): what this
-    // replica acknowledged is unknown. It must not vote or acknowledge until a StartView
-    // (of at least the restored floor) gives it a log (protocol-notes); its WAL cannot be
-    // trusted either and starts over.
+  } else if (!state.metadata && (state.restored_view_floor || old_open)) {
+    // A restored state without metadata: what this replica acknowledged is unknown. It must
+    // not vote or acknowledge until a StartView of at least the restored floor gives it a
+    // log (protocol-notes); its WAL cannot be trusted either and starts over.
     log_[0] = root;
     status_ = Status::recovering;
     if (state.restored_view_floor) view_ = *state.restored_view_floor;
     emit(TruncateWal{next_write_id(), Op{0}});
+  } else if (!state.metadata) {
+    // New, wiped, or metadata lost: this replica does not know what it acknowledged or voted
+    // for, nor can it tell a new replica from a wiped one. Its WAL (if any) cannot be
+    // trusted and starts over; it asks the others (replica_recovery.cpp), except alone.
+    log_[0] = root;
+    if (!state.wal.empty()) emit(TruncateWal{next_write_id(), Op{0}});
+    if (options_.replica_count == 1) {
+      open_as_new();
+    } else {
+      start_asking();
+    }
   } else {
     restore(state);
   }
@@ -296,6 +307,7 @@ void Replica::tick(std::uint64_t realtime_ms) {
   realtime_ms_ = realtime_ms;
   switch (status_) {
     case Status::normal:
+      if (birth_hold_) recovery_tick();
       if (primary_of(view_) == self_) {
         primary_tick();
       } else {
@@ -306,7 +318,9 @@ void Replica::tick(std::uint64_t realtime_ms) {
       view_change_tick();
       break;
     case Status::recovering:
-      if (now_ - last_rsv_sent_ >= options_.repair_retry_ticks) {
+      if (asking_) {
+        recovery_tick();
+      } else if (now_ - last_rsv_sent_ >= options_.repair_retry_ticks) {
         last_rsv_sent_ = now_;
         broadcast(Message{RequestStartView{view_, self_}});
       }
@@ -354,6 +368,22 @@ void Replica::dispatch(const Message& message, const Bytes& bytes) {
     counters_.dropped_messages += 1;
     return;
   }
+  // A replica that is still asking what it may have forgotten takes nothing else: not even
+  // a StartView, since it does not know the lowest view it may rejoin.
+  if (asking_ && !std::holds_alternative<Recovery>(message) &&
+      !std::holds_alternative<RecoveryResponse>(message)) {
+    counters_.dropped_messages += 1;
+    return;
+  }
+  // A new primary prepares nothing while the cluster is being born (birth_hold_): the
+  // client retries.
+  if (birth_hold_ && std::holds_alternative<Request>(message)) {
+    if (status_ == Status::normal && primary_of(view_) == self_) {
+      counters_.dropped_messages += 1;
+      return;
+    }
+    birth_hold_ = false;  // no longer the primary of view 0: nothing to hold
+  }
   std::visit(Overloaded{
                  [&](const Request& m) { on_request(m); },
                  [&](const Reply& m) { on_reply(m); },
@@ -369,6 +399,8 @@ void Replica::dispatch(const Message& message, const Bytes& bytes) {
                  [&](const RequestPrepare& m) { on_request_prepare(m); },
                  [&](const RequestCheckpoint& m) { on_request_checkpoint(m); },
                  [&](const SyncCheckpoint& m) { on_sync_checkpoint(m); },
+                 [&](const Recovery& m) { on_recovery(m); },
+                 [&](const RecoveryResponse& m) { on_recovery_response(m); },
              },
              message);
 }

@@ -25,9 +25,9 @@
 #include "vsr/io/file.hpp"
 #include "vsr/net/asio.hpp"
 #include "vsr/net/stream.hpp"
-#include "vsr/node/disk.hpp"
 #include "vsr/node/settings.hpp"
 #include "vsr/node/status.hpp"
+#include "vsr/storage/replica_disk.hpp"
 
 namespace vsr::node {
 namespace {
@@ -66,14 +66,14 @@ const char* status_name(core::Status status) {
 
 // --- the disk thread --------------------------------------------------------------------
 
-/// Runs NodeDisk on its own thread. submit() hands it storage effects in issue order; each
+/// Runs ReplicaDisk on its own thread. submit() hands it storage effects in issue order; each
 /// time it wakes it executes everything pending as one group commit and reports the
 /// highest durable write id through `done` (called on the disk thread; it posts).
 class DiskWorker {
  public:
   using Done = std::function<void(Result<std::uint64_t, std::string>)>;
 
-  DiskWorker(NodeDisk& disk, Done done) : disk_(disk), done_(std::move(done)) {
+  DiskWorker(storage::ReplicaDisk& disk, Done done) : disk_(disk), done_(std::move(done)) {
     thread_ = std::thread([this] { loop(); });
   }
   DiskWorker(const DiskWorker&) = delete;
@@ -122,7 +122,7 @@ class DiskWorker {
     }
   }
 
-  NodeDisk& disk_;
+  storage::ReplicaDisk& disk_;
   Done done_;
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -200,8 +200,8 @@ class Peer {
 
 class Runtime {
  public:
-  Runtime(const NodeSpec& spec, std::unique_ptr<app::Composite> app, std::unique_ptr<NodeDisk> disk,
-          std::uint64_t seed);
+  Runtime(const NodeSpec& spec, std::unique_ptr<app::Composite> app,
+          std::unique_ptr<storage::ReplicaDisk> disk, std::uint64_t seed);
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
@@ -254,7 +254,7 @@ class Runtime {
   std::mt19937_64 rng_;
   std::unique_ptr<app::Composite> app_;
   std::string apps_;  // served app names, sorted, comma-separated (the hello compares them)
-  std::unique_ptr<NodeDisk> disk_;
+  std::unique_ptr<storage::ReplicaDisk> disk_;
   core::Replica replica_;
   std::unique_ptr<DiskWorker> disk_worker_;
   std::vector<std::unique_ptr<Peer>> peers_;                        // null at our own index
@@ -439,7 +439,7 @@ awaitable<void> Peer::run() {
 // --- Runtime ----------------------------------------------------------------------------
 
 Runtime::Runtime(const NodeSpec& spec, std::unique_ptr<app::Composite> app,
-                 std::unique_ptr<NodeDisk> disk, std::uint64_t seed)
+                 std::unique_ptr<storage::ReplicaDisk> disk, std::uint64_t seed)
     : spec_(spec),
       self_(spec.cluster.nodes[spec.replica]),
       options_(core_options(spec.cluster)),
@@ -486,6 +486,13 @@ Result<void, NodeError> Runtime::run() {
                self_.name, spec_.replica, spec_.cluster.nodes.size(), self_.address.to_string(),
                replica_.view().value, replica_.op().value, replica_.commit_min().value,
                status_name(replica_.status()));
+  if (replica_.asking()) {
+    // An empty directory is a new replica or a wiped one; the core cannot tell, so it asks.
+    spdlog::info(
+        "node {}: no replica state yet (a new or a wiped directory): asking the other "
+        "replicas what they hold; status recovering, no votes until enough of them answer",
+        self_.name);
+  }
   drain();
 
   for (std::size_t i = 0; i < spec_.cluster.nodes.size(); ++i) {
@@ -815,11 +822,11 @@ Result<void, NodeError> run_node(const NodeSpec& spec) {
         NodeError{NodeError::Kind::environment,
                   fmt::format("cannot start node {}: {}", node.name, lock.error().message)});
   }
-  DiskIdentity identity;
+  storage::DiskIdentity identity;
   identity.cluster_id = core_cluster_id(spec.cluster.cluster_id);
   identity.cluster_id_text = spec.cluster.cluster_id.hex();
   identity.replica = static_cast<std::uint32_t>(spec.replica);
-  auto disk = NodeDisk::open(storage::posix_env(), dir.string(), identity);
+  auto disk = storage::ReplicaDisk::open(storage::posix_env(), dir.string(), identity);
   if (!disk) {
     return fail(
         NodeError{NodeError::Kind::environment,

@@ -281,4 +281,12 @@ std::uint64_t MemoryEnv::bytes_in(const std::string& dir) const {
   return total;
 }
 
+std::map<std::string, std::string> MemoryEnv::durable_files(const std::string& dir) const {
+  std::map<std::string, std::string> files;
+  for (const auto& [path, inode] : durable_) {
+    if (parent_of(path) == dir) files[name_of(path)] = inode->durable;
+  }
+  return files;
+}
+
 }  // namespace vsr::storage

@@ -20,7 +20,7 @@
 namespace vsr::storage {
 namespace {
 
-constexpr std::string_view format_tag = "vsr.metadata.1";
+constexpr std::string_view format_tag = "vsr.metadata.2";
 constexpr std::int64_t int_max = std::numeric_limits<std::int64_t>::max();
 constexpr std::size_t body_bytes_max = MetadataStore::file_bytes_max;
 
@@ -30,6 +30,7 @@ std::int64_t as_int(std::uint64_t value) {
 }
 
 std::string encode(const Metadata& m) {
+  VSR_ASSERT_MSG(m.core.size() <= MetadataStore::core_bytes_max, "core metadata over its limit");
   std::string body;
   tnet::Encoder encoder(body);
   encoder.begin_dict();
@@ -49,6 +50,8 @@ std::string encode(const Metadata& m) {
   encoder.integer(as_int(m.commit));
   encoder.key("checkpoint_op");
   encoder.integer(as_int(m.checkpoint_op));
+  encoder.key("core");
+  encoder.bytes(m.core);
   encoder.end_dict();
   std::string sealed = format::seal(body);
   VSR_ASSERT_MSG(sealed.size() <= MetadataStore::file_bytes_max, "metadata over its size limit");
@@ -67,6 +70,9 @@ Result<Metadata, std::string> decode(std::string_view file) {
   if (!value) return fail("metadata: " + value.error().message());
   tnet::FieldReader reader(*value, "metadata");
   const std::string_view tag = reader.bytes("format");
+  if (reader.ok() && tag != format_tag) {
+    return fail(fmt::format("metadata: unknown format '{}'", tag));
+  }
   Metadata m;
   m.sequence = static_cast<std::uint64_t>(reader.integer_in("sequence", 0, int_max));
   m.cluster_id = std::string(reader.bytes("cluster_id"));
@@ -76,8 +82,10 @@ Result<Metadata, std::string> decode(std::string_view file) {
   m.log_view = static_cast<std::uint64_t>(reader.integer_in("log_view", 0, int_max));
   m.commit = static_cast<std::uint64_t>(reader.integer_in("commit", 0, int_max));
   m.checkpoint_op = static_cast<std::uint64_t>(reader.integer_in("checkpoint_op", 0, int_max));
+  m.core = std::string(reader.bytes("core"));
   if (!reader.ok()) return fail(reader.error());
-  if (tag != format_tag) return fail(fmt::format("metadata: unknown format '{}'", tag));
+  if (m.core.size() > MetadataStore::core_bytes_max)
+    return fail(std::string("metadata: core too large"));
   return m;
 }
 

@@ -1,6 +1,6 @@
 // Recovery of a node directory. The order of the reads mirrors the order of the writes in
-// write_checkpoint(): a checkpoint is durable before the metadata names it, and the
-// metadata names it before the WAL below it is deleted. So whichever step a crash
+// write_checkpoint() and release_wal(): a checkpoint is durable before the metadata names
+// it, and the metadata names it before any WAL below it is deleted. So whichever step a crash
 // interrupted, the newest valid checkpoint plus the WAL after it hold every op the
 // metadata says is committed, unless the medium damaged them; then they are reported (or,
 // with nothing valid left, the node refuses to start).
@@ -109,8 +109,11 @@ Status NodeStorage::write_checkpoint(std::uint64_t op, std::string_view blob) {
   if (auto written = checkpoints_.write(op, blob); !written) return written;
   next.checkpoint_op = op;
   next.commit = std::max(next.commit, op);
-  if (auto written = metadata_.write(next); !written) return written;
-  return wal_.remove_below(op);
+  return metadata_.write(next);
+}
+
+Status NodeStorage::release_wal(std::uint64_t op) {
+  return wal_.remove_below(std::min(op, metadata_.current().checkpoint_op));
 }
 
 }  // namespace vsr::storage

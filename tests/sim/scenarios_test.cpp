@@ -6,32 +6,12 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "scripted.hpp"
 #include "simulator.hpp"
+#include "vsr/storage/wal.hpp"
 
 namespace vsr::sim {
 namespace {
-
-SimOptions scripted(std::uint32_t replicas, std::uint32_t clients, std::uint64_t seed = 7) {
-  SimOptions o;
-  o.seed = seed;
-  o.replicas = replicas;
-  o.clients = clients;
-  o.requests_per_client = 40;
-  o.fault_ticks = 0;
-  o.core.max_batch_size = 4;
-  o.core.max_pipeline_depth = 4;
-  return o;
-}
-
-/// Runs until the clients are done and the replicas converged, or fails the test.
-void finish(Simulator& sim, std::uint64_t max_ticks = 20000) {
-  ASSERT_TRUE(sim.run_until_done(max_ticks))
-      << (sim.failed() ? sim.result().failure : "clients did not finish");
-  const std::uint64_t end = sim.now() + 5000;
-  while (!sim.failed() && !sim.converged() && sim.now() < end) sim.run_until(sim.now() + 1);
-  ASSERT_FALSE(sim.failed()) << sim.result().failure;
-  ASSERT_TRUE(sim.converged()) << "replicas did not converge";
-}
 
 std::uint32_t primary_or_fail(const Simulator& sim) {
   auto p = sim.primary();
@@ -113,9 +93,12 @@ TEST(SimScenario, ViewChangeSplitBrainOldPrimaryCannotCommitR5) {
 }
 
 TEST(SimScenario, RestartCrashLosesUnsyncedWritesR3) {
-  Simulator sim(scripted(3, 3));
+  SimOptions o = scripted(3, 3);
+  o.torn_percent = 100;
+  Simulator sim(o);
   ASSERT_TRUE(sim.run_until(150));
-  // A backup with a slow disk crashes with writes in flight: they are lost (or torn).
+  // A backup with a slow disk crashes with writes in flight: they are lost, and the crash
+  // strikes inside the first of them (a torn write, cut on open when it is the WAL's tail).
   const std::uint32_t backup = (primary_or_fail(sim) + 1) % 3;
   sim.set_storage_latency(backup, 40);
   ASSERT_TRUE(sim.run_until(230));
@@ -177,17 +160,29 @@ TEST(SimScenario, RepairCorruptPrepareThenPrimaryCrashR3) {
   finish(sim);
 }
 
-TEST(SimScenario, RestartMetadataLostReplicaDoesNotVoteR3) {
-  // A backup comes back with its WAL but without metadata: what it acknowledged is unknown,
-  // so it must not vote or acknowledge until a StartView gives it a log.
+TEST(SimScenario, RestartMetadataLostIsRefusedThenRestoredR3) {
+  // A backup comes back with its WAL but without its metadata and checkpoint copies:
+  // nothing says what the WAL means or what the replica voted for, so storage refuses the
+  // directory (the node exits with code 4 and asks for `vsr sync-node`). Restored from a
+  // peer, it does not vote or acknowledge until a StartView gives it the cluster's log.
   Simulator sim(scripted(3, 3));
   ASSERT_TRUE(sim.run_until(300));
-  const std::uint32_t backup = (primary_or_fail(sim) + 1) % 3;
+  const std::uint32_t primary = primary_or_fail(sim);
+  const std::uint32_t backup = (primary + 1) % 3;
   sim.crash(backup);
   sim.restart(backup, {}, true);
+  ASSERT_FALSE(sim.failed()) << sim.result().failure;
+  EXPECT_FALSE(sim.is_up(backup));
+  ASSERT_TRUE(sim.refusal(backup).has_value());
+  EXPECT_NE(sim.refusal(backup)->find("sync-node"), std::string::npos) << *sim.refusal(backup);
+  ASSERT_TRUE(sim.run_until(sim.now() + 100));
+  sim.restore_from(backup, (primary + 2) % 3);
+  ASSERT_TRUE(sim.is_up(backup));
   EXPECT_EQ(sim.replica(backup).status(), core::Status::recovering);
+  EXPECT_TRUE(sim.is_restored(backup));
   finish(sim);
   EXPECT_EQ(sim.replica(backup).status(), core::Status::normal);
+  EXPECT_FALSE(sim.is_restored(backup));
 }
 
 TEST(SimScenario, RestoreReplicaFromAStaleCopyDoesNotVoteR3) {
@@ -248,6 +243,33 @@ TEST(SimScenario, CheckpointRestartFromCheckpointR3) {
   }
   finish(sim);
   EXPECT_GT(sim.replica(0).checkpoint_op().value, 0u);
+}
+
+TEST(SimScenario, CheckpointReleasesWalSegmentsOnDiskR3) {
+  // The replicas run on the file storage: with small segments and frequent checkpoints,
+  // the segments below the previous checkpoint are deleted (ReleaseWal), the rest stay.
+  SimOptions o = scripted(3, 3);
+  o.core.checkpoint_interval = 8;
+  o.wal_segment_bytes = 2048;
+  o.requests_per_client = 60;
+  Simulator sim(o);
+  finish(sim);
+  for (std::uint32_t r = 0; r < 3; ++r) {
+    auto names = sim.env_of(r).list_dir(Simulator::dir_of(r));
+    ASSERT_TRUE(names.ok());
+    std::vector<std::string> segments;
+    for (const std::string& name : *names) {
+      if (name.starts_with("wal-")) segments.push_back(name);
+      EXPECT_FALSE(name.starts_with("core-")) << name;
+    }
+    ASSERT_FALSE(segments.empty());
+    const std::uint64_t checkpoint = sim.replica(r).checkpoint_op().value;
+    ASSERT_GT(checkpoint, 16u) << "replica " << r;
+    EXPECT_NE(segments.front(), storage::Wal::segment_name(1)) << "replica " << r;
+    // What is left starts at most a checkpoint interval (plus a segment) below it.
+    const std::uint64_t first = std::stoull(segments.front().substr(4, 20));
+    EXPECT_LE(first, checkpoint - 8) << "replica " << r;
+  }
 }
 
 TEST(SimScenario, ClientTableEvictionTellsClientR3) {

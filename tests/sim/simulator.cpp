@@ -7,6 +7,11 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <string_view>
+
+#include "vsr/storage/metadata.hpp"
+#include "vsr/storage/restore.hpp"
+#include "vsr/storage/wal.hpp"
 
 namespace vsr::sim {
 
@@ -28,6 +33,10 @@ const char* bug_name(core::InjectedBug bug) {
       return "execute_before_commit";
     case core::InjectedBug::forget_client_table:
       return "forget_client_table";
+    case core::InjectedBug::wiped_replica_votes_as_new:
+      return "wiped_replica_votes_as_new";
+    case core::InjectedBug::recovery_trusts_asking:
+      return "recovery_trusts_asking";
   }
   return "?";
 }
@@ -68,6 +77,8 @@ SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::Inje
   o.core.bug = bug;
   o.fault_ticks = 1500;
   o.liveness_ticks = 5000;
+  o.wal_segment_bytes = std::uint64_t{2048} << p.below(5);  // 2 KiB .. 32 KiB
+  o.wipe_percent = p.chance(1, 2) ? 0 : static_cast<std::uint32_t>(20 + p.below(60));
   return o;
 }
 
@@ -78,7 +89,12 @@ Simulator::Simulator(SimOptions options)
   options_.core.replica_count = options_.replicas;
   options_.core.cluster_id = 0x5157 + options_.seed % 1000;
   model_app_ = make_app();
+  storage_options_.wal.segment_bytes_max = options_.wal_segment_bytes;
   nodes_.resize(options_.replicas);
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    nodes_[r].env = std::make_unique<storage::MemoryEnv>();
+    VSR_ASSERT(nodes_[r].env->create_dir(dir_of(r)).ok());
+  }
   blocked_.assign(options_.replicas, std::vector<bool>(options_.replicas, false));
   // At most f replicas ever have disk corruption, so every committed op stays intact on at
   // least one replica of every quorum (else no protocol could survive it).
@@ -313,7 +329,17 @@ void Simulator::deliver(const Packet& packet) {
 
 void Simulator::drain(std::uint32_t r) {
   Node& node = nodes_[r];
-  if (node.restored_floor && node.replica->is_durably_normal()) node.restored_floor.reset();
+  if (node.disk->restored_reason() && node.replica->is_durably_normal()) {
+    // As the daemon does: the marker goes once the replica is durably normal again.
+    if (auto cleared = node.disk->clear_restored_marker(); !cleared) {
+      fail(fmt::format("storage: replica {} cannot remove its RESTORED marker: {}", r,
+                       cleared.error()));
+    }
+  }
+  if (node.wiped && node.replica->is_durably_normal() &&
+      node.replica->commit_min().value >= *node.wiped) {
+    node.wiped.reset();
+  }
   for (core::Effect& effect : node.replica->take_effects()) {
     if (auto* send = std::get_if<core::SendToReplica>(&effect)) {
       send_packet(r, send->to.value, std::move(send->message));
@@ -328,8 +354,8 @@ void Simulator::drain(std::uint32_t r) {
       std::uint64_t at = node.latency_override != 0
                              ? now_ + node.latency_override
                              : now_ + 1 + prng_.below(options_.storage_latency_max_ticks);
-      if (!node.disk.queue.empty()) at = std::max(at, node.disk.queue.back().complete_at);
-      node.disk.queue.push_back(PendingWrite{at, std::move(effect)});
+      if (!node.queue.empty()) at = std::max(at, node.queue.back().complete_at);
+      node.queue.push_back(PendingWrite{at, std::move(effect)});
     }
   }
 }
@@ -352,113 +378,156 @@ void Simulator::heal() {
 
 // --- storage ----------------------------------------------------------------------------
 
-void Simulator::apply_write(Disk& disk, const core::Effect& effect, bool torn) {
-  if (const auto* w = std::get_if<core::WritePrepare>(&effect)) {
-    // The storage contract (docs/vsr/storage.md): append at head + 1, or rewrite in place
-    // an entry that was reported corrupt (or torn) on open.
-    const std::uint64_t op = w->op.value;
-    const bool append = op == disk.head + 1;
-    const bool in_place =
-        op <= disk.head && (disk.corrupt.count(op) != 0 || disk.torn.count(op) != 0);
-    if (!append && !in_place) {
-      fail(fmt::format("storage contract: WritePrepare of op {} with the WAL head at {}", op,
-                       disk.head));
-      return;
-    }
-    if (append) disk.head = op;
-    disk.corrupt.erase(op);
-    if (torn) {
-      disk.wal[op] = w->message->substr(0, w->message->size() / 2);
-      disk.torn.insert(op);
-    } else {
-      disk.wal[op] = *w->message;
-      disk.torn.erase(op);
-    }
-  } else if (const auto* t = std::get_if<core::TruncateWal>(&effect)) {
-    // Below the head: drop the entries above. Above it (after a state transfer): every
-    // entry leaves the index and the WAL continues at op + 1.
-    const std::uint64_t op = t->op.value;
-    const std::uint64_t keep = op < disk.head ? op : 0;
-    disk.wal.erase(disk.wal.upper_bound(keep), disk.wal.end());
-    disk.torn.erase(disk.torn.upper_bound(keep), disk.torn.end());
-    disk.corrupt.erase(disk.corrupt.upper_bound(keep), disk.corrupt.end());
-    disk.head = op;
-  } else if (const auto* m = std::get_if<core::WriteMetadata>(&effect)) {
-    disk.metadata = *m->encoded;
-  } else if (const auto* c = std::get_if<core::WriteCheckpoint>(&effect)) {
-    disk.checkpoints[c->op.value] = *c->encoded;
-    while (disk.checkpoints.size() > 3) disk.checkpoints.erase(disk.checkpoints.begin());
-  } else if (const auto* rel = std::get_if<core::ReleaseWal>(&effect)) {
-    disk.wal.erase(disk.wal.begin(), disk.wal.upper_bound(rel->op.value));
-    disk.torn.erase(disk.torn.begin(), disk.torn.upper_bound(rel->op.value));
-    disk.corrupt.erase(disk.corrupt.begin(), disk.corrupt.upper_bound(rel->op.value));
+std::string Simulator::dir_of(std::uint32_t replica) {
+  return fmt::format("/replica-{}", replica);
+}
+
+bool Simulator::is_restored(std::uint32_t replica) const {
+  return storage::was_restored(*nodes_[replica].env, dir_of(replica));
+}
+
+// Runs storage effects on the replica's directory, as the daemon's disk thread does with a
+// batch, and reports what became durable. A failure is fatal for a node; here the effects
+// never fail (no fault strikes while the replica runs), so one is a bug.
+void Simulator::execute_storage(std::uint32_t r, const std::vector<core::Effect>& effects) {
+  Node& node = nodes_[r];
+  const std::uint64_t before = node.disk->durable_id();
+  const storage::DiskStats stats = node.disk->stats();
+  auto done = node.disk->execute(effects);
+  if (!done) {
+    fail(fmt::format("storage: replica {} cannot write: {}", r, done.error()));
+    return;
+  }
+  // The core writes the WAL in op order (docs/vsr/protocol.md): an append at the head + 1
+  // or a rewrite of a damaged op, anything else after a TruncateWal. ReplicaDisk copes with
+  // more (it holds a prepare above a gap, replaces an intact op with its suffix); the core
+  // must never need it.
+  if (node.disk->stats().held_prepares != stats.held_prepares) {
+    fail(fmt::format("storage contract: replica {} wrote a prepare above its WAL head + 1", r));
+  } else if (node.disk->stats().replaced_prepares != stats.replaced_prepares) {
+    fail(fmt::format("storage contract: replica {} rewrote an intact WAL entry", r));
+  }
+  node.wal_head = node.disk->wal_head();
+  if (*done > before) {
+    node.replica->on_storage_done(*done);
+    drain(r);
   }
 }
 
 void Simulator::complete_storage(std::uint32_t r) {
   Node& node = nodes_[r];
   if (!is_up(r)) return;
-  std::optional<std::uint64_t> done;
-  while (!node.disk.queue.empty() && node.disk.queue.front().complete_at <= now_) {
-    apply_write(node.disk, node.disk.queue.front().effect, false);
-    done = core::write_id_of(node.disk.queue.front().effect);
-    node.disk.queue.pop_front();
+  std::vector<core::Effect> due;
+  while (!node.queue.empty() && node.queue.front().complete_at <= now_) {
+    due.push_back(std::move(node.queue.front().effect));
+    node.queue.pop_front();
   }
-  if (done) {
-    node.replica->on_storage_done(*done);
-    drain(r);
-  }
+  if (!due.empty()) execute_storage(r, due);
 }
 
-core::DurableState Simulator::durable_state(std::uint32_t r,
-                                            const std::set<std::uint64_t>& corrupt_ops) {
-  Disk& disk = nodes_[r].disk;
-  // A torn append at the end of the WAL is cut away on open, as the file WAL does.
-  while (!disk.wal.empty() && disk.wal.rbegin()->first == disk.head &&
-         disk.torn.count(disk.head) != 0) {
-    disk.torn.erase(disk.head);
-    disk.wal.erase(std::prev(disk.wal.end()));
-    disk.head -= 1;
-  }
-  core::DurableState state;
-  if (disk.metadata) {
-    auto md = core::decode_metadata(*disk.metadata, options_.core.cluster_id);
-    VSR_ASSERT_MSG(md.ok(), "simulated metadata does not decode");
-    state.metadata = *md;
-    if (md->checkpoint_op.value > 0) {
-      auto it = disk.checkpoints.find(md->checkpoint_op.value);
-      VSR_ASSERT_MSG(it != disk.checkpoints.end(), "simulated checkpoint missing");
-      auto cp = core::decode_checkpoint(it->second, options_.core.cluster_id);
-      VSR_ASSERT(cp.ok());
-      state.checkpoint = *cp;
+void Simulator::open_disk(std::uint32_t r, bool refusal_expected) {
+  Node& node = nodes_[r];
+  storage::DiskIdentity identity;
+  identity.cluster_id = options_.core.cluster_id;
+  identity.cluster_id_text = fmt::format("{:016x}", options_.core.cluster_id);
+  identity.replica = r;
+  auto opened = storage::ReplicaDisk::open(*node.env, dir_of(r), identity, storage_options_);
+  if (!opened) {
+    // The node would exit (code 4) and wait for `vsr sync-node`: the replica stays down.
+    node.refusal = opened.error().message;
+    if (!refusal_expected) {
+      fail(fmt::format("storage: replica {} cannot start: {}", r, opened.error().message));
     }
+    return;
   }
-  for (const auto& [op, bytes] : disk.wal) {
-    core::WalEntry entry;
-    entry.op = core::Op{op};
-    if (disk.torn.count(op) != 0) {
-      entry.state = core::WalEntryState::torn;
-    } else if (corrupt_ops.count(op) != 0) {
-      entry.state = core::WalEntryState::corrupt;
-      nodes_[r].disk.corrupt.insert(op);
-      result_.corrupt_entries += 1;
-    } else {
-      entry.bytes = core::make_bytes(bytes);
+  node.refusal.reset();
+  node.disk = std::move(*opened);
+  node.wal_head = node.disk->wal_head();
+  node.incarnation += 1;
+  node.app = make_app();
+  node.replica =
+      std::make_unique<core::Replica>(options_.core, core::ReplicaIndex{r}, *node.app,
+                                      options_.seed * 1000003 + r * 101 + node.incarnation);
+  core::DurableState state = node.disk->take_durable_state();
+  for (const core::WalEntry& entry : state.wal) {
+    if (entry.state == core::WalEntryState::corrupt) result_.corrupt_entries += 1;
+  }
+  // Re-executed ops are checked again: start from what the checkpoint restored.
+  node.polled_commit = state.checkpoint ? state.checkpoint->op.value : 0;
+  node.replica->open(state);
+  drain(r);
+}
+
+// Flips one bit in the WAL record of each op (from the checkpoint on) for which pick(op)
+// says so: media corruption of bytes that were synced. The recovery scan then reports the op
+// corrupt. In the WAL's last record the bit goes into the parent checksum: a flip elsewhere
+// in the last record is indistinguishable from a torn write and is cut as one
+// (docs/vsr/storage.md, "Scanning"), which is the storage's documented limit, not a
+// corruption the protocol can be asked to survive.
+template <class Pick>
+void Simulator::corrupt_wal(std::uint32_t r, Pick pick) {
+  storage::MemoryEnv& env = *nodes_[r].env;
+  const std::string dir = dir_of(r);
+  auto recovered = storage::recover(env, dir, storage_options_);
+  if (!recovered || recovered->state.fresh) return;
+  const storage::Wal& wal = recovered->storage.wal();
+  const std::uint64_t head = recovered->state.wal.head_op;
+  struct Flip {
+    std::string path;
+    std::uint64_t offset;
+    int bit;
+  };
+  std::vector<Flip> flips;
+  for (const storage::WalEntry& entry : recovered->state.wal.entries) {
+    if (entry.status != storage::RecordStatus::ok || !pick(entry.op)) continue;
+    const std::optional<storage::RecordLocation> where = wal.locate(entry.op);
+    if (!where || where->length == 0) continue;
+    const std::string path = storage::join(dir, where->segment);
+    std::uint64_t offset = where->offset + prng_.below(where->length);
+    if (entry.op == head) {
+      auto record = env.read_at(path, where->offset, static_cast<std::size_t>(where->length));
+      constexpr std::string_view parent = "6:parent,16:";
+      const std::size_t at = record ? record->find(parent) : std::string::npos;
+      if (at == std::string::npos) continue;
+      offset = where->offset + at + parent.size() + prng_.below(16);
     }
-    state.wal.push_back(std::move(entry));
+    flips.push_back(Flip{path, offset, static_cast<int>(prng_.below(8))});
   }
-  return state;
+  for (const Flip& flip : flips) env.flip_bit(flip.path, flip.offset, flip.bit);
+}
+
+// Deletes, durably, the files of the replica's directory for which which(name) is true.
+void Simulator::remove_files(std::uint32_t r, bool (*which)(const std::string& name)) {
+  storage::MemoryEnv& env = *nodes_[r].env;
+  const std::string dir = dir_of(r);
+  auto names = env.list_dir(dir);
+  VSR_ASSERT(names.ok());
+  for (const std::string& name : *names) {
+    if (which(name)) VSR_ASSERT(env.remove(storage::join(dir, name)).ok());
+  }
+  VSR_ASSERT(env.sync_dir(dir).ok());
 }
 
 void Simulator::crash(std::uint32_t r) {
   Node& node = nodes_[r];
   if (!is_up(r)) return;
-  // Un-synced writes are lost; the one in flight may be torn.
-  if (!node.disk.queue.empty() && prng_.chance(options_.torn_percent, 100) &&
-      std::holds_alternative<core::WritePrepare>(node.disk.queue.front().effect)) {
-    apply_write(node.disk, node.disk.queue.front().effect, true);
+  storage::CrashOptions power_loss;
+  if (!node.queue.empty() && prng_.chance(options_.torn_percent, 100)) {
+    // The process dies inside the write in flight, at its first or second file operation
+    // (a WAL append is a write and an fdatasync); the last write no sync covered lands in
+    // part (anything from none of it to all).
+    node.env->arm_crash(prng_.below(2));
+    const std::vector<core::Effect> in_flight{node.queue.front().effect};
+    (void)node.disk->execute(in_flight);  // fails where the crash strikes, or completes
+    const std::size_t unsynced = node.env->unsynced_write_bytes();
+    if (unsynced > 0) {
+      power_loss.tear_last_write_at = prng_.below(unsynced + 1);
+      result_.torn_writes += 1;
+    }
   }
-  node.disk.queue.clear();
+  node.queue.clear();
+  node.disk.reset();
+  node.env->crash(power_loss);  // what was not synced is gone
   node.replica.reset();
   node.app.reset();
   result_.crashes += 1;
@@ -466,44 +535,74 @@ void Simulator::crash(std::uint32_t r) {
 
 void Simulator::restart(std::uint32_t r, const std::set<std::uint64_t>& corrupt_ops,
                         bool lose_metadata) {
-  Node& node = nodes_[r];
   VSR_ASSERT(!is_up(r));
-  if (lose_metadata) {
-    node.disk.metadata.reset();
-    node.disk.checkpoints.clear();
+  if (!corrupt_ops.empty()) {
+    corrupt_wal(r, [&](std::uint64_t op) { return corrupt_ops.count(op) != 0; });
   }
-  node.incarnation += 1;
-  node.app = make_app();
-  node.replica =
-      std::make_unique<core::Replica>(options_.core, core::ReplicaIndex{r}, *node.app,
-                                      options_.seed * 1000003 + r * 101 + node.incarnation);
-  core::DurableState state = durable_state(r, corrupt_ops);
-  state.restored_view_floor = node.restored_floor;
-  // Re-executed ops are checked again: start from what the checkpoint restored.
-  node.polled_commit = state.checkpoint ? state.checkpoint->op.value : 0;
-  node.replica->open(state);
-  drain(r);
+  if (lose_metadata) {
+    remove_files(r, [](const std::string& name) {
+      return name.starts_with("metadata.") || name.starts_with("checkpoint.");
+    });
+  }
+  open_disk(r, /*refusal_expected=*/lose_metadata);
+}
+
+void Simulator::wipe(std::uint32_t r) {
+  VSR_ASSERT(!is_up(r));
+  Node& node = nodes_[r];
+  // Damaged until it has executed every op any replica held (or had executed) before.
+  std::uint64_t held = canonical_commit();
+  for (const Node& n : nodes_) held = std::max(held, n.wal_head);
+  node.wiped = std::max(node.wiped.value_or(0), held);
+  // Every file goes, the RESTORED marker with them.
+  remove_files(r, [](const std::string&) { return true; });
+  result_.wipes += 1;
 }
 
 void Simulator::restore_from(std::uint32_t r, std::uint32_t source) {
   VSR_ASSERT(!is_up(r) && r != source);
-  Node& node = nodes_[r];
-  std::uint64_t floor = node.restored_floor ? node.restored_floor->value : 0;
-  for (const std::optional<std::string>* m : {&node.disk.metadata, &nodes_[source].disk.metadata}) {
-    if (!*m) continue;
-    auto md = core::decode_metadata(**m, options_.core.cluster_id);
-    VSR_ASSERT(md.ok());
-    floor = std::max({floor, md->view.value, md->log_view.value});
+  storage::MemoryEnv& env = *nodes_[r].env;
+  const std::string dir = dir_of(r);
+  // What the replaced directory may have voted in: its own newest metadata, and the floor
+  // of a marker it still holds from an earlier restore.
+  std::uint64_t previous_view = 0;
+  {
+    storage::MetadataStore own(env, dir);
+    auto loaded = own.load();
+    if (loaded && loaded->newest) {
+      previous_view = std::max(loaded->newest->view, loaded->newest->log_view);
+    }
+    auto marker = storage::read_restored(env, dir);
+    if (marker && *marker) previous_view = std::max(previous_view, (*marker)->view_floor());
   }
-  const Disk& from = nodes_[source].disk;  // what is durable there; writes in flight are not
-  node.disk.metadata = from.metadata;
-  node.disk.wal = from.wal;
-  node.disk.torn = from.torn;
-  node.disk.corrupt.clear();
-  node.disk.head = from.head;
-  node.disk.checkpoints = from.checkpoints;
-  node.disk.queue.clear();
-  node.restored_floor = core::View{floor};
+  // The copy: every durable file of the source (writes in flight there are not), except
+  // what `vsr recover-node` leaves out.
+  remove_files(r, [](const std::string&) { return true; });
+  for (const auto& [name, bytes] : nodes_[source].env->durable_files(dir_of(source))) {
+    if (name == "LOCK" || name == storage::restored_file_name || name.ends_with(".tmp")) continue;
+    env.set_file(storage::join(dir, name), bytes);
+  }
+  storage::MetadataStore store(env, dir);
+  auto loaded = store.load();
+  if (!loaded || !loaded->newest) {
+    fail(fmt::format("restore: replica {} has no metadata to copy", source));
+    return;
+  }
+  const storage::Metadata copied = *loaded->newest;
+  storage::Metadata adopted = copied;
+  adopted.replica = r;
+  for (int i = 0; i < 2; ++i) VSR_ASSERT(store.write(adopted).ok());  // both copies
+  storage::RestoredMarker marker;
+  marker.source_node = fmt::format("r{}", source);
+  marker.source_replica = source;
+  marker.replica = r;
+  marker.source_view = copied.view;
+  marker.source_log_view = copied.log_view;
+  marker.source_commit = copied.commit;
+  marker.source_checkpoint_op = copied.checkpoint_op;
+  marker.previous_view = previous_view;
+  marker.copied_at_ms = realtime_ms(r);
+  VSR_ASSERT(storage::write_restored(env, dir, marker).ok());
   restart(r);
 }
 
@@ -517,13 +616,11 @@ void Simulator::random_faults() {
   for (std::uint32_t r = 0; r < replicas; ++r) {
     if (!is_up(r)) {
       if (now_ >= nodes_[r].down_until) {
-        std::set<std::uint64_t> corrupt;
-        if (faulty_.count(r) != 0) {
-          for (const auto& [op, bytes] : nodes_[r].disk.wal) {
-            if (prng_.chance(options_.corrupt_percent, 100)) corrupt.insert(op);
-          }
+        if (faulty_.count(r) != 0 && options_.corrupt_percent > 0) {
+          corrupt_wal(r,
+                      [&](std::uint64_t) { return prng_.chance(options_.corrupt_percent, 100); });
         }
-        restart(r, corrupt);
+        restart(r);
         down -= 1;
       }
       continue;
@@ -532,6 +629,18 @@ void Simulator::random_faults() {
       crash(r);
       nodes_[r].down_until = now_ + 20 + prng_.below(300);
       down += 1;
+      // At most f replicas damaged at once: wiped and not caught up, or (when corruption is
+      // on) the designated corruption-faulty ones.
+      std::set<std::uint32_t> damaged;
+      if (options_.corrupt_percent > 0) damaged = faulty_;
+      for (std::uint32_t w = 0; w < replicas; ++w) {
+        if (nodes_[w].wiped) damaged.insert(w);
+      }
+      damaged.insert(r);
+      if (damaged.size() <= options_.core.faults_tolerated() &&
+          prng_.chance(options_.wipe_percent, 100)) {
+        wipe(r);
+      }
     }
   }
   if (replicas > 1 && prng_.chance(options_.network.partition_percent, 10000)) {

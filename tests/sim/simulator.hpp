@@ -1,7 +1,22 @@
 #pragma once
 // The deterministic cluster simulator: replicas, clients, a faulty network and faulty
-// in-memory storage in one thread, all driven by one seed. The same seed and options give
-// the same run, byte for byte. Checkers run after every tick:
+// storage in one thread, all driven by one seed. The same seed and options give the same
+// run, byte for byte.
+//
+// Storage is the real one: each replica's directory lives in a storage::MemoryEnv of its
+// own (its disk and its power supply) and the core's storage effects run through the
+// daemon's adapter, storage::ReplicaDisk, over the real WAL, metadata and checkpoint files.
+// An effect is queued with a completion tick (the disk's latency, in ticks: no real time
+// passes) and executed when due, in issue order; the durable write id it returns is
+// reported to the core. A crash drops the queue and cuts the power (MemoryEnv::crash):
+// what was not synced is lost, and with torn_percent the write in flight dies part way
+// (the process stops inside one of its first file operations, and the last unsynced write
+// lands in part). A restart recovers the directory (ReplicaDisk::open); a directory that
+// cannot start (nothing valid) fails the run unless the scenario asked for it. Media
+// corruption, on at most f replicas ever, is bits flipped in WAL records
+// (MemoryEnv::flip_bit).
+//
+// Checkers run after every tick:
 //   (a) no two replicas execute different prepares (by checksum) at one op;
 //   (b) replicas at equal commit numbers have identical app state and client tables;
 //   (c) every reply a client received matches the model app replayed over the canonical
@@ -23,6 +38,9 @@
 #include "vsr/core/effects.hpp"
 #include "vsr/core/options.hpp"
 #include "vsr/core/replica.hpp"
+#include "vsr/storage/memory_env.hpp"
+#include "vsr/storage/node_storage.hpp"
+#include "vsr/storage/replica_disk.hpp"
 
 namespace vsr::sim {
 
@@ -43,9 +61,14 @@ struct SimOptions {
   std::uint64_t liveness_ticks = 4000;  ///< phase 2: faults healed; all requests must finish
   NetworkFaults network;
   std::uint32_t crash_percent = 0;    ///< chance per 100 ticks that an up replica crashes
-  std::uint32_t corrupt_percent = 0;  ///< chance a WAL entry of a faulty replica reads corrupt
-  std::uint32_t torn_percent = 50;    ///< chance a crash tears the write in flight
+  std::uint32_t corrupt_percent = 0;  ///< chance a WAL record of a faulty replica gets a bit flip
+  std::uint32_t torn_percent = 50;    ///< chance a crash strikes inside the write in flight
+  /// Chance that a random crash is followed by a wipe (its whole disk deleted), while at
+  /// most f replicas are damaged at once (wiped and not caught up, or corruption-faulty).
+  std::uint32_t wipe_percent = 0;
   std::uint32_t storage_latency_max_ticks = 3;
+  /// WAL segment size: small, so that segments are created, released and repaired often.
+  std::uint64_t wal_segment_bytes = 8 * 1024;
   core::Options core;      ///< replica_count is set from `replicas`
   bool randomize = false;  ///< derive faults and limits from the seed
   /// The app every replica runs; the checker replays a fresh instance of it over the
@@ -70,9 +93,11 @@ struct SimResult {
   std::uint64_t evictions = 0;        ///< evicted replies received by clients
   std::uint64_t state_transfers = 0;
   std::uint64_t corrupt_entries = 0;  ///< WAL entries read back corrupt on restart
+  std::uint64_t torn_writes = 0;      ///< crashes that struck inside a write
   std::uint64_t max_view = 0;
   std::uint64_t view_changes = 0;
   std::uint64_t crashes = 0;
+  std::uint64_t wipes = 0;
   std::uint64_t repairs = 0;
   std::uint64_t truncations = 0;
 };
@@ -96,19 +121,34 @@ class Simulator {
   void block(std::uint32_t from, std::uint32_t to);  ///< one direction only
   void heal();                                       ///< all links up
   void crash(std::uint32_t replica);
-  /// Restarts; WAL entries at `corrupt_ops` read back corrupt; `lose_metadata` wipes the
-  /// metadata (and checkpoints) so the replica's durable state is unknown.
+  /// Restarts from the replica's directory; the WAL records of `corrupt_ops` get a flipped
+  /// bit first (read back corrupt). `lose_metadata` deletes the metadata and checkpoint
+  /// copies first: the directory then holds a WAL and nothing that says what it means, so
+  /// storage refuses it (the node would exit asking for `vsr sync-node`) and the replica
+  /// stays down (refusal() says why); any other refusal fails the run.
   void restart(std::uint32_t replica, const std::set<std::uint64_t>& corrupt_ops = {},
                bool lose_metadata = false);
-  /// `vsr recover-node`: replaces the durable state of the down `replica` with a copy of
-  /// `source`'s durable state (as stale as the source is) and restarts it as a restored
-  /// replica (DurableState::restored_view_floor: the copied views and its own last view). It
-  /// stays marked, across crashes, until it is durably normal again.
+  /// `rm -rf nodes/NAME`: deletes the whole durable state of the down `replica` (its disk,
+  /// and a RESTORED marker with it). Restart it with restart(). It counts as damaged until
+  /// it is durably normal and has executed every op the cluster held when it was wiped.
+  void wipe(std::uint32_t replica);
+  /// Whether `replica` was wiped and has not caught up since.
+  bool is_wiped(std::uint32_t replica) const { return nodes_[replica].wiped.has_value(); }
+  /// `vsr recover-node`: replaces the files of the down `replica` with the durable files of
+  /// `source` (as stale as the source is), rewrites the metadata copies with the replica's
+  /// index, writes the RESTORED marker (storage/restore.hpp) and restarts it as a restored
+  /// replica. It stays marked, across crashes, until it is durably normal again.
   void restore_from(std::uint32_t replica, std::uint32_t source);
-  /// Whether `replica` is still marked restored (it has not been durably normal since).
-  bool is_restored(std::uint32_t replica) const {
-    return nodes_[replica].restored_floor.has_value();
+  /// Whether `replica`'s directory holds the RESTORED marker (it has not been durably
+  /// normal since it was restored).
+  bool is_restored(std::uint32_t replica) const;
+  /// Why storage refused to start the down `replica` at its last restart, if it did.
+  const std::optional<std::string>& refusal(std::uint32_t replica) const {
+    return nodes_[replica].refusal;
   }
+  /// The directory of `replica` in its MemoryEnv (for tests).
+  static std::string dir_of(std::uint32_t replica);
+  storage::MemoryEnv& env_of(std::uint32_t replica) { return *nodes_[replica].env; }
   void set_network(const NetworkFaults& faults) { options_.network = faults; }
   /// Every write of `replica` takes exactly `ticks` from now on (0: back to random).
   void set_storage_latency(std::uint32_t replica, std::uint32_t ticks) {
@@ -142,27 +182,21 @@ class Simulator {
     core::Effect effect;
   };
 
-  /// A replica's disk: what is durable, and a FIFO of writes in flight.
-  struct Disk {
-    std::optional<std::string> metadata;
-    std::map<std::uint64_t, std::string> wal;  ///< op -> bytes
-    std::set<std::uint64_t> torn;              ///< ops whose last write was torn
-    std::set<std::uint64_t> corrupt;           ///< ops reported corrupt at the last restart
-    std::uint64_t head = 0;                    ///< the WAL's last op (appends go to head + 1)
-    std::map<std::uint64_t, std::string> checkpoints;
-    std::deque<PendingWrite> queue;
-  };
-
   struct Node {
     std::unique_ptr<app::StateMachine> app;
     std::unique_ptr<core::Replica> replica;
-    Disk disk;
+    /// The replica's machine: its disk (the directory dir_of(r)) and its power supply.
+    std::unique_ptr<storage::MemoryEnv> env;
+    std::unique_ptr<storage::ReplicaDisk> disk;  ///< open while the replica is up
+    std::deque<PendingWrite> queue;              ///< storage effects in flight, in issue order
+    std::uint64_t wal_head = 0;                  ///< the WAL's head when last seen
+    std::optional<std::string> refusal;          ///< why the last restart was refused
     std::uint64_t polled_commit = 0;  ///< checker progress through this replica's commits
     std::uint64_t down_until = 0;
     std::uint32_t incarnation = 0;
     std::uint32_t latency_override = 0;
-    std::optional<core::View> restored_floor;  ///< the RESTORED marker, while present
-    std::string traced;                        ///< last state printed by trace()
+    std::optional<std::uint64_t> wiped;  ///< wiped: catching up through this op (damaged)
+    std::string traced;                  ///< last state printed by trace()
   };
 
   struct Client {
@@ -192,8 +226,11 @@ class Simulator {
   void drain(std::uint32_t r);
   void send_packet(std::uint32_t from, std::uint32_t to, core::Bytes bytes);
   void complete_storage(std::uint32_t r);
-  void apply_write(Disk& disk, const core::Effect& effect, bool torn);
-  core::DurableState durable_state(std::uint32_t r, const std::set<std::uint64_t>& corrupt_ops);
+  void execute_storage(std::uint32_t r, const std::vector<core::Effect>& effects);
+  void open_disk(std::uint32_t r, bool refusal_expected);
+  template <class Pick>
+  void corrupt_wal(std::uint32_t r, Pick pick);
+  void remove_files(std::uint32_t r, bool (*which)(const std::string& name));
   void client_tick(Client& c, std::uint32_t index);
   void client_send(Client& c, std::uint32_t index, bool broadcast);
   void on_client_message(std::uint32_t index, const core::Bytes& bytes);
@@ -208,6 +245,7 @@ class Simulator {
   std::unique_ptr<app::StateMachine> make_app() const;
 
   SimOptions options_;
+  storage::NodeOptions storage_options_;
   core::Prng prng_;
   std::uint64_t now_ = 0;
   std::uint64_t seq_ = 0;

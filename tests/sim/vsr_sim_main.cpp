@@ -26,6 +26,8 @@ bool parse_bug(const std::string& name, vsr::core::InjectedBug& bug) {
       {"ignore_log_view", InjectedBug::ignore_log_view},
       {"execute_before_commit", InjectedBug::execute_before_commit},
       {"forget_client_table", InjectedBug::forget_client_table},
+      {"wiped_replica_votes_as_new", InjectedBug::wiped_replica_votes_as_new},
+      {"recovery_trusts_asking", InjectedBug::recovery_trusts_asking},
   };
   for (const auto& [n, b] : names) {
     if (name == n) {
@@ -87,6 +89,8 @@ int main(int argc, char** argv) {
     vsr::sim::SimResult result = sim.run();
     ops += result.ops_committed;
     total.crashes += result.crashes;
+    total.torn_writes += result.torn_writes;
+    total.wipes += result.wipes;
     total.view_changes += result.view_changes;
     total.repairs += result.repairs;
     total.truncations += result.truncations;
@@ -108,10 +112,11 @@ int main(int argc, char** argv) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print(
-      "faults and recoveries: {} crashes, {} view changes started, {} corrupt WAL entries, {} "
-      "prepares repaired, {} ops truncated, {} state transfers; {} replies checked\n",
-      total.crashes, total.view_changes, total.corrupt_entries, total.repairs, total.truncations,
-      total.state_transfers, total.replies_checked);
+      "faults and recoveries: {} crashes ({} wipes, {} inside a write), {} view changes "
+      "started, {} corrupt WAL entries, {} prepares repaired, {} ops truncated, {} state "
+      "transfers; {} replies checked\n",
+      total.crashes, total.wipes, total.torn_writes, total.view_changes, total.corrupt_entries,
+      total.repairs, total.truncations, total.state_transfers, total.replies_checked);
   fmt::print("{} seeds, {} failed, {} simulated ops in {:.2f} s wall ({:.0f} ops/s)\n", seeds,
              failures, ops, seconds, seconds > 0 ? static_cast<double>(ops) / seconds : 0.0);
   return failures == 0 ? 0 : 1;

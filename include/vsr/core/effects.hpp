@@ -120,9 +120,12 @@ struct WalEntry {
   Bytes bytes;  ///< null unless intact
 };
 
-/// What storage hands the core on start. A replica with no metadata and an empty WAL is
-/// new (view 0); metadata absent with a non-empty WAL means the durable state is unknown,
-/// and the replica must not vote (status recovering).
+/// What storage hands the core on start. Without metadata (an empty directory, new or
+/// wiped, or a WAL whose metadata is gone) the replica cannot know what it voted for: it
+/// drops the WAL, opens in status recovering and asks the others before it votes (new in
+/// view 0 if every answer shows nothing ever happened, else like a restored replica with
+/// the highest view they voted in as its floor; docs/vsr/protocol.md, "Replicas without
+/// metadata"). A single replica (n = 1) without metadata is new at once.
 struct DurableState {
   std::optional<Metadata> metadata;
   std::optional<Checkpoint> checkpoint;

@@ -185,9 +185,39 @@ struct SyncCheckpoint {
   std::string checkpoint;
 };
 
-using Message = std::variant<Request, Reply, Prepare, PrepareOk, Commit, StartViewChange,
-                             DoViewChange, StartView, RequestStartView, RequestHeaders, Headers,
-                             RequestPrepare, RequestCheckpoint, SyncCheckpoint>;
+/// A replica that opened without metadata does not know what it acknowledged or voted for:
+/// it asks every other replica for its state (docs/vsr/protocol.md, "Replicas without
+/// metadata"). `nonce` pairs the answers with this round of asking.
+struct Recovery {
+  View view;  ///< the asker's view (0: it knows none)
+  ReplicaIndex replica;
+  std::uint64_t nonce = 0;  ///< below 2^63 (a wire integer)
+};
+
+/// The answer to Recovery, from any replica in any status.
+struct RecoveryResponse {
+  View view;  ///< the sender's current view
+  ReplicaIndex replica;
+  /// The highest view the sender durably voted for (voted_view) or was normal in (log_view);
+  /// a recovering sender's view floor. At most `view`. Every view that ever started has
+  /// f + 1 replicas that durably say at least that view here.
+  View voted_view;
+  Op op;
+  Op commit;
+  /// Op 0, commit 0, log_view and voted_view 0 (its view may have moved on its own
+  /// timeout), and never anything else: the sender never prepared, acknowledged or voted for
+  /// anything.
+  bool pristine = false;
+  /// The sender has no metadata either and is still asking (so it is pristine, and says
+  /// nothing about what it may have forgotten).
+  bool asking = false;
+  std::uint64_t nonce = 0;  ///< the asker's nonce
+};
+
+using Message =
+    std::variant<Request, Reply, Prepare, PrepareOk, Commit, StartViewChange, DoViewChange,
+                 StartView, RequestStartView, RequestHeaders, Headers, RequestPrepare,
+                 RequestCheckpoint, SyncCheckpoint, Recovery, RecoveryResponse>;
 
 /// The message kind's wire name, e.g. "prepare_ok".
 const char* message_name(const Message& message);

@@ -13,12 +13,14 @@ namespace vsr::core {
 /// real bugs. Never set outside tests (tests/sim/injected_bugs_test.cpp).
 enum class InjectedBug : std::uint8_t {
   none,
-  prepare_ok_before_durable,  ///< a backup acknowledges before its WAL write completes
-  quorum_too_small,           ///< replication quorum is one less than a majority
-  shortest_log_wins,          ///< the new primary picks the log with the lowest op
-  ignore_log_view,            ///< the new primary compares logs by op only
-  execute_before_commit,      ///< a backup executes prepares as soon as they are written
-  forget_client_table,        ///< the client table is not part of the checkpoint/restore
+  prepare_ok_before_durable,   ///< a backup acknowledges before its WAL write completes
+  quorum_too_small,            ///< replication quorum is one less than a majority
+  shortest_log_wins,           ///< the new primary picks the log with the lowest op
+  ignore_log_view,             ///< the new primary compares logs by op only
+  execute_before_commit,       ///< a backup executes prepares as soon as they are written
+  forget_client_table,         ///< the client table is not part of the checkpoint/restore
+  wiped_replica_votes_as_new,  ///< a replica without metadata opens as new (or rejoins any view)
+  recovery_trusts_asking,      ///< it decides on any f + 1 answers, asking replicas' included
 };
 
 struct Options {

@@ -11,6 +11,7 @@
 //   src/core/replica_normal.cpp       §4.1 request, prepare, prepare_ok, commit
 //   src/core/replica_view_change.cpp  §4.2 start_view_change, do_view_change, start_view
 //   src/core/replica_repair.cpp       request_headers/headers, request_prepare, chain repair
+//   src/core/replica_recovery.cpp     recovery/recovery_response: opening without metadata
 // docs/vsr/protocol.md describes the protocol and names the tests that guard each rule.
 
 #include <cstdint>
@@ -33,7 +34,8 @@ namespace vsr::core {
 enum class Status : std::uint8_t {
   normal,       ///< §4.1: primary or backup of view_
   view_change,  ///< §4.2: changing to view_
-  recovering,   ///< durable state unknown: never votes, waits for a StartView
+  recovering,   ///< durable state unknown: never votes; asks its peers (asking()), then
+                ///< waits for a StartView of its view floor
 };
 const char* to_string(Status status);
 
@@ -57,7 +59,10 @@ class Replica {
   /// `app` must outlive the replica and be in its initial state; open() restores it.
   Replica(const Options& options, ReplicaIndex self, app::StateMachine& app, std::uint64_t seed);
 
-  /// Starts from durable state (restart) or from nothing (new replica). Call once.
+  /// Starts from durable state (restart). Without metadata (a new or a wiped replica) it
+  /// opens recovering and asks the other replicas for their state: new (view 0, voting) once
+  /// they show that nothing ever happened, else recovering with a view floor (see
+  /// DurableState). A single replica without metadata is new at once. Call once.
   void open(const DurableState& state);
 
   /// Advances time by one tick. `realtime_ms` is the runtime's wall clock, used only to
@@ -85,6 +90,8 @@ class Replica {
   Op commit_max() const { return commit_max_; }  ///< known committed through
   Op checkpoint_op() const { return checkpoint_op_; }
   bool is_primary() const { return status_ == Status::normal && primary_of(view_) == self_; }
+  /// Opened without metadata and still waiting for a quorum of answers to Recovery.
+  bool asking() const { return asking_; }
   /// Normal in view_, with the metadata of view_ (view and log_view) durable.
   bool is_durably_normal() const;
   ReplicaIndex primary_of(View view) const;
@@ -167,6 +174,14 @@ class Replica {
                   const std::string& result);
   void request_start_view(View view);
 
+  // --- replica_recovery.cpp ---
+  void start_asking();
+  void recovery_tick();
+  void on_recovery(const Recovery& m);
+  void on_recovery_response(const RecoveryResponse& m);
+  bool pristine() const;
+  void open_as_new();
+
   // --- replica_view_change.cpp ---
   void on_start_view_change(const StartViewChange& m);
   void on_do_view_change(const DoViewChange& m);
@@ -245,6 +260,15 @@ class Replica {
   View voted_view_;
   std::vector<PrepareHeader> view_headers_;  ///< canonical suffix installed with log_view_
   std::uint64_t view_change_since_tick_ = 0;
+
+  // --- opening without metadata (replica_recovery.cpp) ---
+  bool asking_ = false;  ///< waiting for answers to Recovery
+  /// New by a birth decision (no informed quorum) and primary: client requests wait until
+  /// f others answered while not asking (replica_recovery.cpp).
+  bool birth_hold_ = false;
+  std::uint64_t recovery_nonce_ = 0;  ///< of this incarnation's Recovery, below 2^63
+  std::map<std::uint32_t, RecoveryResponse> recovery_answers_;  ///< sender -> latest answer
+  std::uint64_t last_recovery_sent_ = 0;
 
   // --- durability ---
   std::uint64_t write_id_last_ = 0;        ///< last storage write id issued

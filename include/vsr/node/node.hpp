@@ -6,7 +6,7 @@
 // only code that touches them. Inbound TCP sessions (a reader() and a writer() coroutine
 // each) and one outbound worker per peer talk to the actor only through bounded channels.
 // A steady timer ticks the core every tick_duration. Storage effects go, in order, to a
-// dedicated disk thread (NodeDisk) that group-commits whatever is pending when it wakes and
+// disk thread (storage::ReplicaDisk) that group-commits whatever is pending when it wakes and
 // posts the highest durable write id back to the actor, so a slow fsync never stalls the
 // network. A signal_set (SIGINT, SIGTERM) stops the io_context; the disk thread then
 // finishes what it was given, files are closed, and run_node() returns.

@@ -95,6 +95,11 @@ class MemoryEnv final : public Env {
   bool exists(const std::string& path) const;
   /// Sum of the live sizes of the files directly in `dir`.
   std::uint64_t bytes_in(const std::string& dir) const;
+  /// The files directly in `dir` as a crash now would leave them: name -> durable bytes.
+  std::map<std::string, std::string> durable_files(const std::string& dir) const;
+  /// The size of the most recent write that no sync covers yet (what a crash may tear), or
+  /// 0 when every write so far is synced.
+  std::size_t unsynced_write_bytes() const { return last_write_ ? last_write_->bytes.size() : 0; }
 
  private:
   struct Inode;

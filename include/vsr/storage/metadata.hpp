@@ -1,9 +1,10 @@
 #pragma once
-// The replica's durable metadata (view, log_view, commit, checkpoint op, identity) in two
-// copies, metadata.0 and metadata.1. Each write goes to the copy that does not hold the
-// newest valid version, with a higher sequence number, so a torn or failed write damages at
-// most the older copy and one valid copy always remains. Reads take the valid copy with the
-// highest sequence. Grammar and reasoning: docs/vsr/storage.md.
+// The replica's durable metadata (view, log_view, commit, checkpoint op, identity, and the
+// consensus core's own metadata as opaque bytes) in two copies, metadata.0 and metadata.1. Each
+// write goes to the copy that does not hold the newest valid version, with a higher sequence
+// number, so a torn or failed write damages at most the older copy and one valid copy always
+// remains. Reads take the valid copy with the highest sequence. Grammar and reasoning:
+// docs/vsr/storage.md.
 
 #include <array>
 #include <cstddef>
@@ -24,7 +25,12 @@ struct Metadata {
   std::uint64_t log_view = 0;       ///< the view in which its log was last normal
   std::uint64_t commit = 0;         ///< the highest op it knows to be committed
   std::uint64_t checkpoint_op = 0;  ///< the op of the newest durable checkpoint (0: none)
-  std::uint64_t sequence = 0;       ///< set by MetadataStore; the higher copy is newer
+  /// The consensus core's metadata (core::encode_metadata: the fields above as the core
+  /// sees them, plus the canonical view headers, the voted view and the checkpoint's
+  /// checksum), opaque here; empty until the core first wrote its metadata. At most
+  /// core_bytes_max bytes.
+  std::string core;
+  std::uint64_t sequence = 0;  ///< set by MetadataStore; the higher copy is newer
 
   friend bool operator==(const Metadata&, const Metadata&) = default;
 };
@@ -58,8 +64,13 @@ struct MetadataLoad {
 class MetadataStore {
  public:
   static constexpr std::size_t copy_count = 2;
-  /// The largest metadata file a load reads.
-  static constexpr std::size_t file_bytes_max = 4096;
+  /// The largest Metadata::core. The core's metadata holds at most 1024 view headers
+  /// (core::decode_metadata refuses more), each under 512 bytes encoded, plus a few
+  /// integers; ReplicaDiskTest.TheLargestMetadataTheCoreDecodesFitsACopy writes the largest
+  /// the core can decode.
+  static constexpr std::size_t core_bytes_max = std::size_t{1024} * 512 + 1024;
+  /// The largest metadata file a load reads: the fields, the seal and Metadata::core.
+  static constexpr std::size_t file_bytes_max = 4096 + core_bytes_max;
 
   /// REQUIRES: `env` outlives this store; `dir` exists.
   MetadataStore(Env& env, std::string dir);

@@ -1,8 +1,9 @@
 #pragma once
 // A replica's directory as one object: recover() opens it after a start or a crash (newest
 // valid metadata, newest valid checkpoint, the WAL scanned from the checkpoint on) and
-// returns the writers positioned to continue. The daemon adapts NodeStorage to the core's
-// storage interface; the simulator does the same over a MemoryEnv.
+// returns the writers positioned to continue. ReplicaDisk (replica_disk.hpp) adapts it to
+// the core's storage effects, for the daemon over the real disk and for the simulator over
+// a MemoryEnv.
 //
 // Directory layout (docs/vsr/storage.md):
 //   metadata.0 metadata.1            the metadata copies
@@ -69,9 +70,14 @@ class NodeStorage {
   /// Durably writes new metadata (the next sequence; the other copy).
   Status write_metadata(const Metadata& metadata);
   /// Makes a checkpoint of `op` durable, in the order that keeps a crash safe: every
-  /// checkpoint copy, then the metadata with checkpoint_op = op, then the deletion of the
-  /// WAL segments below op.
+  /// checkpoint copy, then the metadata with checkpoint_op = op. The WAL below op stays:
+  /// the core releases it later (release_wal), keeping a checkpoint interval for peers
+  /// slightly behind to repair from.
   Status write_checkpoint(std::uint64_t op, std::string_view blob);
+  /// Deletes the WAL segments that hold only ops below min(op, metadata().checkpoint_op):
+  /// never anything the durable checkpoint does not cover, and never the record at the
+  /// checkpoint's op (the first op after it chains to it).
+  Status release_wal(std::uint64_t op);
 
   /// The newest metadata written or recovered. REQUIRES: the node is formatted.
   const Metadata& metadata() const { return metadata_.current(); }

@@ -90,6 +90,9 @@ TEST(CoreMessage, EveryKindRoundTrips) {
       RequestPrepare{View{3}, ReplicaIndex{1}, Op{5}, h1.checksum},
       RequestCheckpoint{View{3}, ReplicaIndex{1}, Op{5}},
       SyncCheckpoint{View{3}, ReplicaIndex{2}, Op{64}, Checksum{5, 6}, "snapshot"},
+      Recovery{View{0}, ReplicaIndex{2}, (std::uint64_t{1} << 63) - 1},
+      RecoveryResponse{View{5}, ReplicaIndex{0}, View{4}, Op{9}, Op{7}, false, false, 42},
+      RecoveryResponse{View{0}, ReplicaIndex{1}, View{0}, Op{0}, Op{0}, true, true, 0},
   };
   for (const Message& m : all) {
     Message back = round_trip(m);
@@ -157,7 +160,7 @@ TEST(CoreMessage, RejectsOutOfRangeFields) {
   e.key("version");
   e.integer(protocol_version);
   e.key("kind");
-  e.bytes("recovery");
+  e.bytes("recover_everything");
   e.end_dict();
   auto r = decode(unknown, limits());
   ASSERT_FALSE(r.ok());
@@ -196,6 +199,111 @@ TEST(CoreMessage, RejectsDoViewChangeEntryWithoutChecksum) {
   EXPECT_FALSE(decode(encode(kCluster, Message{d}), limits()).ok());
   DoViewChange above{View{3}, ReplicaIndex{1}, View{4}, Op{6}, Op{4}, {}};
   EXPECT_FALSE(decode(encode(kCluster, Message{above}), limits()).ok());
+}
+
+TEST(CoreMessage, RecoveryResponseRoundTripKeepsEveryField) {
+  const RecoveryResponse r{View{5}, ReplicaIndex{2}, View{4}, Op{9}, Op{7}, false, false, 77};
+  Message m = round_trip(Message{r});
+  ASSERT_TRUE(std::holds_alternative<RecoveryResponse>(m));
+  const auto& q = std::get<RecoveryResponse>(m);
+  EXPECT_EQ(q.view, r.view);
+  EXPECT_EQ(q.replica, r.replica);
+  EXPECT_EQ(q.voted_view, r.voted_view);
+  EXPECT_EQ(q.op, r.op);
+  EXPECT_EQ(q.commit, r.commit);
+  EXPECT_EQ(q.pristine, r.pristine);
+  EXPECT_EQ(q.asking, r.asking);
+  EXPECT_EQ(q.nonce, r.nonce);
+}
+
+/// A message dict of `kind` with every field set as given (absent when the value is empty;
+/// "true"/"false" a boolean, "s..." bytes, else an integer).
+std::string dict_bytes(const char* kind,
+                       const std::vector<std::pair<std::string, std::string>>& kv) {
+  std::string out;
+  tnet::Encoder e(out);
+  e.begin_dict();
+  e.key("cluster");
+  e.integer(kCluster);
+  e.key("version");
+  e.integer(protocol_version);
+  e.key("kind");
+  e.bytes(kind);
+  for (const auto& [key, value] : kv) {
+    if (value.empty()) continue;
+    e.key(key);
+    if (value == "true" || value == "false") {
+      e.boolean(value == "true");
+    } else if (value[0] == 's') {
+      e.bytes(value.substr(1));
+    } else {
+      e.integer(std::stoll(value));
+    }
+  }
+  e.end_dict();
+  return out;
+}
+
+TEST(CoreMessage, RejectsHostileRecoveryMessages) {
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  const Fields good = {{"view", "3"},       {"replica", "1"}, {"voted_view", "2"},
+                       {"op", "5"},         {"commit", "4"},  {"pristine", "false"},
+                       {"asking", "false"}, {"nonce", "99"}};
+  ASSERT_TRUE(decode(dict_bytes("recovery_response", good), limits()).ok());
+  auto with = [&](const std::string& key, const std::string& value) {
+    Fields f = good;
+    for (auto& [k, v] : f) {
+      if (k == key) v = value;
+    }
+    return decode(dict_bytes("recovery_response", f), limits());
+  };
+  // Every field missing, of the wrong type, or out of range.
+  for (const auto& [key, value] : good) {
+    EXPECT_FALSE(with(key, "").ok()) << "without " << key;
+    EXPECT_FALSE(with(key, "sx").ok()) << key << " as bytes";
+  }
+  EXPECT_FALSE(with("nonce", "-1").ok());
+  EXPECT_FALSE(with("replica", "3").ok());
+  EXPECT_FALSE(with("pristine", "1").ok());
+  EXPECT_FALSE(with("commit", "6").ok());       // above op
+  EXPECT_FALSE(with("voted_view", "4").ok());   // above view
+  EXPECT_FALSE(with("asking", "true").ok());    // asking but not pristine
+  EXPECT_FALSE(with("pristine", "true").ok());  // pristine at op 5, voted in view 2
+  EXPECT_TRUE(decode(dict_bytes("recovery_response", {{"view", "3"},
+                                                      {"replica", "1"},
+                                                      {"voted_view", "0"},
+                                                      {"op", "0"},
+                                                      {"commit", "0"},
+                                                      {"pristine", "true"},
+                                                      {"asking", "false"},
+                                                      {"nonce", "0"}}),
+                     limits())
+                  .ok());  // its view moved on its own timeout: still pristine
+  // Pristine is view 0 and op 0 (an asking replica is pristine).
+  EXPECT_TRUE(decode(dict_bytes("recovery_response", {{"view", "0"},
+                                                      {"replica", "1"},
+                                                      {"voted_view", "0"},
+                                                      {"op", "0"},
+                                                      {"commit", "0"},
+                                                      {"pristine", "true"},
+                                                      {"asking", "true"},
+                                                      {"nonce", "0"}}),
+                     limits())
+                  .ok());
+  // Recovery: a nonce must be a non-negative integer, the sender a replica of the cluster.
+  std::string bytes = encode(kCluster, Message{Recovery{View{0}, ReplicaIndex{1}, 5}});
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    EXPECT_FALSE(decode(std::string_view(bytes).substr(0, n), limits()).ok()) << n;
+  }
+  ASSERT_TRUE(
+      decode(dict_bytes("recovery", {{"view", "0"}, {"replica", "1"}, {"nonce", "5"}}), limits())
+          .ok());
+  EXPECT_FALSE(
+      decode(dict_bytes("recovery", {{"view", "0"}, {"replica", "1"}, {"nonce", "-5"}}), limits())
+          .ok());
+  EXPECT_FALSE(decode(dict_bytes("recovery", {{"view", "0"}, {"replica", "1"}}), limits()).ok());
+  EXPECT_FALSE(
+      decode(encode(kCluster, Message{Recovery{View{0}, ReplicaIndex{3}, 5}}), limits()).ok());
 }
 
 TEST(CoreMessage, RootPrepareIsTheSameEverywhereAndPerCluster) {

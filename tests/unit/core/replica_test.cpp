@@ -61,6 +61,22 @@ std::vector<Message> sent(const std::vector<Effect>& effects) {
   return out;
 }
 
+/// Opens `r` empty and answers its Recovery as the other (new) replicas of a new 3-replica
+/// cluster would: it becomes a new replica.
+void open_new(Replica& r) {
+  r.open({});
+  std::uint64_t nonce = 0;
+  for (const Message& m : sent(r.take_effects())) {
+    if (const auto* q = std::get_if<Recovery>(&m)) nonce = q->nonce;
+  }
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    if (i == r.self().value) continue;
+    r.on_message(Message{
+        RecoveryResponse{View{0}, ReplicaIndex{i}, View{0}, Op{0}, Op{0}, true, false, nonce}});
+  }
+  EXPECT_EQ(r.status(), Status::normal);
+}
+
 TEST(CoreReplica, QuorumSizes) {
   EXPECT_EQ(options(1).quorum(), 1u);
   EXPECT_EQ(options(3).quorum(), 2u);
@@ -90,7 +106,7 @@ TEST(CoreReplica, SingleReplicaRepliesOnlyAfterItsWriteIsDurable) {
 TEST(CoreReplica, BackupAcknowledgesOnlyAfterDurable) {
   EchoApp app;
   Replica backup(options(3), ReplicaIndex{1}, app, 1);
-  backup.open({});
+  open_new(backup);
   backup.on_storage_done(last_write(backup.take_effects()));
 
   Prepare p;
@@ -118,7 +134,7 @@ TEST(CoreReplica, BackupWritesTheWalInOpOrder) {
   // later prepare is written (and acknowledged) once the gap is filled.
   EchoApp app;
   Replica backup(options(3), ReplicaIndex{1}, app, 1);
-  backup.open({});
+  open_new(backup);
   backup.on_storage_done(last_write(backup.take_effects()));
   auto make = [](std::uint64_t op, const Checksum& parent) {
     Prepare p;
@@ -146,7 +162,7 @@ TEST(CoreReplica, BackupWritesTheWalInOpOrder) {
 TEST(CoreReplica, PrimaryCountsItselfOnlyAfterItsOwnWrite) {
   EchoApp app;
   Replica primary(options(3), ReplicaIndex{0}, app, 1);
-  primary.open({});
+  open_new(primary);
   primary.on_storage_done(last_write(primary.take_effects()));
   primary.on_message(Message{Request{View{0}, "c", RequestNo{0}, ""}});
   primary.tick(1000);
@@ -165,7 +181,7 @@ TEST(CoreReplica, PrimaryCountsItselfOnlyAfterItsOwnWrite) {
 TEST(CoreReplica, DoViewChangeWaitsForDurableView) {
   EchoApp app;
   Replica r(options(3), ReplicaIndex{2}, app, 1);  // primary of view 2
-  r.open({});
+  open_new(r);
   r.on_storage_done(last_write(r.take_effects()));
   // Two StartViewChange for view 2 (a quorum): r joins, writes its view, sends no DVC yet.
   r.on_message(Message{StartViewChange{View{2}, ReplicaIndex{0}, View{0}}});
@@ -195,7 +211,7 @@ TEST(CoreReplica, DoViewChangeWaitsForDurableView) {
 TEST(CoreReplica, RejectedInputChangesNothing) {
   EchoApp app;
   Replica r(options(3), ReplicaIndex{1}, app, 1);
-  r.open({});
+  open_new(r);
   r.on_storage_done(last_write(r.take_effects()));
   r.on_message(std::string_view("not a tnetstring"));
   r.on_message(std::string_view("0:}"));

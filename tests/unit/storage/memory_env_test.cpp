@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
 
 #include "storage_test_util.hpp"
@@ -190,6 +191,23 @@ TEST_F(StorageMemoryEnv, BytesInCountsLiveFiles) {
   make_durable("a", "abc");
   make_durable("b", "de");
   EXPECT_EQ(env_.bytes_in(node_dir), 5u);
+}
+
+TEST_F(StorageMemoryEnv, DurableFilesAreWhatACrashWouldKeep) {
+  make_durable("a", "synced");
+  auto a = open("a");
+  ASSERT_TRUE(a->append(" and more").ok());  // not synced
+  EXPECT_EQ(env_.unsynced_write_bytes(), 9u);
+  auto b = open("b", OpenMode::truncate);  // entry not synced
+  ASSERT_TRUE(b->append("new").ok());
+  ASSERT_TRUE(b->sync().ok());
+  const std::map<std::string, std::string> expected{{"a", "synced"}};
+  EXPECT_EQ(env_.durable_files(node_dir), expected);
+  ASSERT_TRUE(a->sync().ok());
+  EXPECT_EQ(env_.unsynced_write_bytes(), 0u);
+  env_.crash();
+  const std::map<std::string, std::string> kept{{"a", "synced and more"}};
+  EXPECT_EQ(env_.durable_files(node_dir), kept);
 }
 
 }  // namespace

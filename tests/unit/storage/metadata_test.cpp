@@ -244,7 +244,7 @@ TEST_F(StorageMetadata, ACopyWrittenByHandFromTheGrammarLoads) {
   tnet::Encoder encoder(body);
   encoder.begin_dict();
   encoder.key("format");
-  encoder.bytes("vsr.metadata.1");
+  encoder.bytes("vsr.metadata.2");
   encoder.key("sequence");
   encoder.integer(9);
   encoder.key("cluster_id");
@@ -259,6 +259,8 @@ TEST_F(StorageMetadata, ACopyWrittenByHandFromTheGrammarLoads) {
   encoder.integer(100);
   encoder.key("checkpoint_op");
   encoder.integer(64);
+  encoder.key("core");
+  encoder.bytes("opaque core metadata");
   encoder.end_dict();
   std::string file;
   tnet::Encoder sealed(file);
@@ -278,6 +280,7 @@ TEST_F(StorageMetadata, ACopyWrittenByHandFromTheGrammarLoads) {
   EXPECT_EQ(loaded.newest->log_view, 6u);
   EXPECT_EQ(loaded.newest->commit, 100u);
   EXPECT_EQ(loaded.newest->checkpoint_op, 64u);
+  EXPECT_EQ(loaded.newest->core, "opaque core metadata");
   // And what the store writes decodes with the codec the same way.
   MetadataStore store(env_, node_dir);
   ASSERT_TRUE(store.load().ok());

@@ -100,6 +100,7 @@ Expectation run_workload(MemoryEnv& env) {
       e.metadata = m;
       e.checkpoint_in_flight.reset();
       e.metadata_in_flight.reset();
+      if (!node.release_wal(op).ok()) return e;
     }
     if (step == 10 || step == 25) {
       // A view change drops the uncommitted suffix; the new primary's ops differ.

@@ -190,23 +190,70 @@ TEST_F(StorageRecovery, OneDamagedCheckpointCopyIsSurvived) {
   EXPECT_EQ(node.state.checkpoint_copies[1].status, CopyStatus::corrupt);
 }
 
+TEST_F(StorageRecovery, ACheckpointKeepsTheWalUntilReleased) {
+  build(60, 60);
+  Recovered node = recover_ok();
+  const std::size_t segments = node.storage.wal().segment_count();
+  ASSERT_GT(segments, 2u);
+  ASSERT_TRUE(node.storage.write_checkpoint(50, blob_for(50)).ok());
+  EXPECT_EQ(node.storage.wal().segment_count(), segments);  // peers may still repair from it
+  ASSERT_TRUE(node.storage.release_wal(50).ok());
+  EXPECT_LT(node.storage.wal().segment_count(), segments);
+  Recovered again = recover_ok();
+  EXPECT_EQ(again.state.checkpoint->op, 50u);
+  EXPECT_EQ(again.state.wal.first_op, 51u);
+  EXPECT_TRUE(again.state.wal.ops_with(RecordStatus::corrupt).empty());
+  EXPECT_TRUE(again.state.wal.ops_with(RecordStatus::missing).empty());
+}
+
+TEST_F(StorageRecovery, AReleaseNeverGoesBelowTheDurableCheckpoint) {
+  build(60, 60);
+  Recovered node = recover_ok();
+  ASSERT_TRUE(node.storage.write_checkpoint(20, blob_for(20)).ok());
+  const std::size_t segments = node.storage.wal().segment_count();
+  // Asked for more than the checkpoint covers: only what lies below op 20 may go.
+  ASSERT_TRUE(node.storage.release_wal(60).ok());
+  EXPECT_LT(node.storage.wal().segment_count(), segments);
+  Recovered again = recover_ok();
+  EXPECT_EQ(again.state.wal.first_op, 21u);
+  EXPECT_EQ(again.state.wal.head_op, 60u);
+  EXPECT_TRUE(again.state.wal.ops_with(RecordStatus::corrupt).empty());
+  EXPECT_TRUE(again.state.wal.ops_with(RecordStatus::missing).empty());
+  // No checkpoint yet: nothing is released.
+  {
+    MemoryEnv env;
+    ASSERT_TRUE(env.create_dir(node_dir).ok());
+    auto fresh = recover(env, node_dir, options_);
+    ASSERT_TRUE(fresh.ok());
+    ASSERT_TRUE(fresh->storage.format(initial()).ok());
+    testing::append_ops(fresh->storage.wal(), 1, 60, 8);
+    const std::size_t before = fresh->storage.wal().segment_count();
+    ASSERT_TRUE(fresh->storage.release_wal(50).ok());
+    EXPECT_EQ(fresh->storage.wal().segment_count(), before);
+  }
+}
+
 TEST_F(StorageRecovery, CheckpointsKeepTheDirectoryBounded) {
   Recovered node = recover_ok();
   ASSERT_TRUE(node.storage.format(initial()).ok());
   std::uint64_t peak = 0;
+  std::uint64_t previous = 0;
   for (std::uint64_t op = 1; op <= 3000; ++op) {
     ASSERT_TRUE(node.storage.wal().append(op, body_for(op)).ok());
     if (op % 5 == 0) {
       ASSERT_TRUE(node.storage.wal().sync().ok());
     }
     if (op % 200 == 0) {
+      // As the core does: checkpoint, then release the WAL below the previous checkpoint.
       ASSERT_TRUE(node.storage.write_checkpoint(op - 50, blob_for(op)).ok());
+      ASSERT_TRUE(node.storage.release_wal(previous).ok());
+      previous = op - 50;
     }
     peak = std::max(peak, env_.bytes_in(node_dir));
   }
-  // At most ~250 records of ~130 bytes live in the WAL (~32 KiB), plus the small metadata
+  // At most ~450 records of ~130 bytes live in the WAL (~57 KiB), plus the small metadata
   // and checkpoint copies, against ~390 KiB written in all.
-  EXPECT_LE(peak, 48u * 1024u);
+  EXPECT_LE(peak, 80u * 1024u);
   Recovered again = recover_ok();
   EXPECT_EQ(again.state.checkpoint->op, 2950u);
   EXPECT_EQ(again.state.wal.first_op, 2951u);

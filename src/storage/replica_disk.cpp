@@ -1,7 +1,7 @@
-// The storage adapter of the daemon: core effects in, durable files out, in issue order
-// (vsr/core/effects.hpp). See disk.hpp for what it adds to the storage layer and why.
+// The storage adapter of a replica: core effects in, durable files out, in issue order
+// (vsr/core/effects.hpp). See replica_disk.hpp for what it adds to NodeStorage and why.
 
-#include "vsr/node/disk.hpp"
+#include "vsr/storage/replica_disk.hpp"
 
 #include <algorithm>
 #include <utility>
@@ -12,25 +12,8 @@
 #include "vsr/base/assert.hpp"
 #include "vsr/storage/restore.hpp"
 
-namespace vsr::node {
+namespace vsr::storage {
 namespace {
-
-constexpr std::size_t core_metadata_bytes_max = std::size_t{1} << 20;
-
-// A core metadata copy: the checksum of the encoding (16 bytes), then the encoding, so that
-// a damaged copy is detected rather than decoded into something plausible.
-std::string seal(const std::string& encoded) {
-  return core::checksum_of(encoded).bytes() + encoded;
-}
-
-std::optional<std::string_view> unseal(std::string_view file) {
-  if (file.size() < 16) return std::nullopt;
-  core::Checksum stored;
-  if (!core::Checksum::from_bytes(file.substr(0, 16), stored)) return std::nullopt;
-  std::string_view body = file.substr(16);
-  if (core::checksum_of(body) != stored) return std::nullopt;
-  return body;
-}
 
 DiskError environment(std::string message) {
   return DiskError{DiskError::Kind::environment, std::move(message)};
@@ -38,19 +21,20 @@ DiskError environment(std::string message) {
 
 }  // namespace
 
-Result<std::unique_ptr<NodeDisk>, DiskError> NodeDisk::open(storage::Env& env, std::string dir,
-                                                            const DiskIdentity& identity) {
-  auto recovered = storage::recover(env, dir);
+Result<std::unique_ptr<ReplicaDisk>, DiskError> ReplicaDisk::open(Env& env, std::string dir,
+                                                                  const DiskIdentity& identity,
+                                                                  const NodeOptions& options) {
+  auto recovered = recover(env, dir, options);
   if (!recovered) {
-    const storage::Error& e = recovered.error();
-    if (e.code == storage::Errc::nothing_valid) {
+    const Error& e = recovered.error();
+    if (e.code == Errc::nothing_valid) {
       return fail(DiskError{DiskError::Kind::nothing_valid, e.message});
     }
     return fail(environment(e.message));
   }
-  storage::RecoveredState& state = recovered->state;
+  RecoveredState& state = recovered->state;
   if (state.fresh) {
-    storage::Metadata initial;
+    Metadata initial;
     initial.cluster_id = identity.cluster_id_text;
     initial.replica = identity.replica;
     if (auto formatted = recovered->storage.format(initial); !formatted) {
@@ -65,8 +49,8 @@ Result<std::unique_ptr<NodeDisk>, DiskError> NodeDisk::open(storage::Env& env, s
                     dir, state.metadata.cluster_id, state.metadata.replica,
                     identity.cluster_id_text, identity.replica)});
   }
-  std::unique_ptr<NodeDisk> disk(
-      new NodeDisk(env, std::move(dir), identity, std::move(recovered->storage)));
+  std::unique_ptr<ReplicaDisk> disk(
+      new ReplicaDisk(env, std::move(dir), identity, std::move(recovered->storage)));
   core::DurableState& durable = disk->durable_;
   if (state.checkpoint) {
     auto checkpoint = core::decode_checkpoint(state.checkpoint->blob, identity.cluster_id);
@@ -78,11 +62,11 @@ Result<std::unique_ptr<NodeDisk>, DiskError> NodeDisk::open(storage::Env& env, s
     }
     durable.checkpoint = std::move(*checkpoint);
   }
-  for (storage::WalEntry& entry : state.wal.entries) {
-    if (entry.status == storage::RecordStatus::missing) continue;  // the core repairs gaps
+  for (WalEntry& entry : state.wal.entries) {
+    if (entry.status == RecordStatus::missing) continue;  // the core repairs gaps
     core::WalEntry out;
     out.op = core::Op{entry.op};
-    if (entry.status == storage::RecordStatus::ok) {
+    if (entry.status == RecordStatus::ok) {
       out.state = core::WalEntryState::intact;
       out.bytes = core::make_bytes(std::move(entry.body));
     } else {
@@ -90,20 +74,47 @@ Result<std::unique_ptr<NodeDisk>, DiskError> NodeDisk::open(storage::Env& env, s
     }
     durable.wal.push_back(std::move(out));
   }
-  disk->load_core_metadata();
+  if (auto loaded = disk->load_core_metadata(state.metadata); !loaded) {
+    return fail(std::move(loaded).error());
+  }
+  if (auto named = disk->name_recovered_checkpoint(); !named) return fail(std::move(named).error());
   disk->read_restored_marker();
   return disk;
 }
 
-void NodeDisk::read_restored_marker() {
+Result<void, DiskError> ReplicaDisk::name_recovered_checkpoint() {
+  // The core's metadata names the checkpoint it had when it was written; the checkpoint
+  // recovered is the newest valid copy, and the WAL is reported from its op + 1. They
+  // differ after a crash between a checkpoint write and the core's next metadata write
+  // (the checkpoint is newer), or when the newer checkpoint copies were damaged (older).
+  // The core must start from the checkpoint it is handed, with the WAL that follows it, so
+  // its metadata names that one: what the core's next metadata write would have said.
+  if (!durable_.metadata) return {};
+  core::Metadata& metadata = *durable_.metadata;
+  if (!durable_.checkpoint) {
+    if (metadata.checkpoint_op.value == 0) return {};
+    return fail(DiskError{DiskError::Kind::nothing_valid,
+                          fmt::format("node directory {}: the replica metadata names checkpoint "
+                                      "{} and no checkpoint remains; restore this replica with "
+                                      "`vsr sync-node`",
+                                      dir_, metadata.checkpoint_op.value)});
+  }
+  const core::Checkpoint& checkpoint = *durable_.checkpoint;
+  metadata.checkpoint_op = checkpoint.op;
+  metadata.checkpoint_checksum = checkpoint.checksum;
+  metadata.commit = std::max(metadata.commit, checkpoint.op);
+  return {};
+}
+
+void ReplicaDisk::read_restored_marker() {
   // Presence is the rule (docs/vsr/storage.md, "Restored replicas"): a damaged or
   // unreadable marker counts too, with the views of the copied metadata as the floor.
-  if (!storage::was_restored(*env_, dir_)) return;
+  if (!was_restored(*env_, dir_)) return;
   std::uint64_t floor = 0;
   if (durable_.metadata) {
     floor = std::max(durable_.metadata->view.value, durable_.metadata->log_view.value);
   }
-  auto marker = storage::read_restored(*env_, dir_);
+  auto marker = read_restored(*env_, dir_);
   if (marker && *marker) {
     floor = std::max(floor, (*marker)->view_floor());
     restored_reason_ = fmt::format(
@@ -119,35 +130,38 @@ void NodeDisk::read_restored_marker() {
   durable_.restored_view_floor = core::View{floor};
 }
 
-Result<void, std::string> NodeDisk::clear_restored_marker() {
-  if (auto cleared = storage::clear_restored(*env_, dir_); !cleared) {
+Result<void, std::string> ReplicaDisk::clear_restored_marker() {
+  if (auto cleared = clear_restored(*env_, dir_); !cleared) {
     return fail(cleared.error().message);
   }
   restored_reason_.reset();
   return {};
 }
 
-void NodeDisk::load_core_metadata() {
-  for (const char* name : core_metadata_files) {
-    auto file = env_->read_file(storage::join(dir_, name), core_metadata_bytes_max);
-    if (!file) continue;
-    auto body = unseal(*file);
-    if (!body) continue;
-    auto metadata = core::decode_metadata(*body, identity_.cluster_id);
-    if (!metadata) continue;
-    durable_.metadata = std::move(*metadata);
-    return;
+Result<void, DiskError> ReplicaDisk::load_core_metadata(const Metadata& metadata) {
+  if (metadata.core.empty()) return {};  // the core has not written its metadata yet
+  auto decoded = core::decode_metadata(metadata.core, identity_.cluster_id);
+  if (!decoded) {
+    // The copy's checksum verified, so these are the bytes a core wrote: of another
+    // version, or of another cluster id. Starting without them could forget a vote.
+    return fail(DiskError{DiskError::Kind::nothing_valid,
+                          fmt::format("node directory {}: the replica metadata (sequence {}) "
+                                      "does not decode ({}); restore this replica with `vsr "
+                                      "sync-node`",
+                                      dir_, metadata.sequence, decoded.error())});
   }
+  durable_.metadata = std::move(*decoded);
+  return {};
 }
 
-Result<std::uint64_t, std::string> NodeDisk::execute(std::span<const core::Effect> effects) {
+Result<std::uint64_t, std::string> ReplicaDisk::execute(std::span<const core::Effect> effects) {
   stats_.batches += 1;
   for (const core::Effect& effect : effects) {
     const std::optional<std::uint64_t> id = core::write_id_of(effect);
     if (!id) continue;
     VSR_ASSERT_MSG(*id > executed_, "storage effects arrive in issue order");
-    Status done = std::visit(
-        [&](const auto& e) -> Status {
+    Outcome done = std::visit(
+        [&](const auto& e) -> Outcome {
           using T = std::decay_t<decltype(e)>;
           if constexpr (std::is_same_v<T, core::WritePrepare>) {
             return write_prepare(e);
@@ -174,7 +188,7 @@ Result<std::uint64_t, std::string> NodeDisk::execute(std::span<const core::Effec
   return reported_;
 }
 
-NodeDisk::Status NodeDisk::sync_wal() {
+ReplicaDisk::Outcome ReplicaDisk::sync_wal() {
   if (!wal_buffered_) return {};
   wal_buffered_ = false;
   stats_.wal_syncs += 1;
@@ -182,7 +196,7 @@ NodeDisk::Status NodeDisk::sync_wal() {
   return {};
 }
 
-NodeDisk::Status NodeDisk::append(std::uint64_t op, const core::Bytes& bytes) {
+ReplicaDisk::Outcome ReplicaDisk::append(std::uint64_t op, const core::Bytes& bytes) {
   if (auto appended = storage_.wal().append(op, *bytes); !appended) {
     return fail(appended.error().message);
   }
@@ -191,8 +205,8 @@ NodeDisk::Status NodeDisk::append(std::uint64_t op, const core::Bytes& bytes) {
   return {};
 }
 
-NodeDisk::Status NodeDisk::append_held() {
-  storage::Wal& wal = storage_.wal();
+ReplicaDisk::Outcome ReplicaDisk::append_held() {
+  Wal& wal = storage_.wal();
   while (!held_.empty() && held_.begin()->first == wal.head_op() + 1) {
     auto node = held_.extract(held_.begin());
     if (auto appended = append(node.key(), node.mapped().second); !appended) return appended;
@@ -201,8 +215,8 @@ NodeDisk::Status NodeDisk::append_held() {
   return {};
 }
 
-NodeDisk::Status NodeDisk::write_prepare(const core::WritePrepare& w) {
-  storage::Wal& wal = storage_.wal();
+ReplicaDisk::Outcome ReplicaDisk::write_prepare(const core::WritePrepare& w) {
+  Wal& wal = storage_.wal();
   const std::uint64_t op = w.op.value;
   if (op < wal.first_indexed_op()) return {};  // below the checkpoint: nothing to keep
   if (op > wal.head_op() + 1) {
@@ -215,7 +229,7 @@ NodeDisk::Status NodeDisk::write_prepare(const core::WritePrepare& w) {
   }
   if (op <= wal.head_op()) {
     if (auto synced = sync_wal(); !synced) return synced;
-    if (wal.status(op) != storage::RecordStatus::ok) {
+    if (wal.status(op) != RecordStatus::ok) {
       if (auto repaired = wal.repair(op, *w.message); !repaired) {
         return fail(repaired.error().message);
       }
@@ -223,19 +237,20 @@ NodeDisk::Status NodeDisk::write_prepare(const core::WritePrepare& w) {
       return append_held();
     }
     // An intact op replaced: it and everything after it are from an older view.
+    stats_.replaced_prepares += 1;
     if (auto cut = wal.truncate_after(op - 1); !cut) return fail(cut.error().message);
   }
   if (auto appended = append(op, w.message); !appended) return appended;
   return append_held();
 }
 
-NodeDisk::Status NodeDisk::truncate(const core::TruncateWal& t) {
+ReplicaDisk::Outcome ReplicaDisk::truncate(const core::TruncateWal& t) {
   const std::uint64_t op = t.op.value;
   for (auto it = held_.upper_bound(op); it != held_.end();) {
     held_ids_.erase(it->second.first);  // superseded: the core dropped those slots
     it = held_.erase(it);
   }
-  storage::Wal& wal = storage_.wal();
+  Wal& wal = storage_.wal();
   if (op == wal.head_op()) return {};
   if (auto synced = sync_wal(); !synced) return synced;
   // Above the head this is the jump after a state transfer: the ops up to `op` are in the
@@ -245,39 +260,26 @@ NodeDisk::Status NodeDisk::truncate(const core::TruncateWal& t) {
   return {};
 }
 
-NodeDisk::Status NodeDisk::write_copy(const std::string& name, const std::string& contents) {
-  const std::string path = storage::join(dir_, name);
-  const std::string tmp = path + ".tmp";
-  {
-    auto file = env_->open_writable(tmp, storage::OpenMode::truncate);
-    if (!file) return fail(file.error().message);
-    if (auto w = (*file)->append(contents); !w) return fail(w.error().message);
-    if (auto s = (*file)->sync(); !s) return fail(s.error().message);
-  }
-  if (auto r = env_->rename(tmp, path); !r) return fail(r.error().message);
-  if (auto s = env_->sync_dir(dir_); !s) return fail(s.error().message);
-  return {};
-}
-
-NodeDisk::Status NodeDisk::write_metadata(const core::WriteMetadata& m) {
+ReplicaDisk::Outcome ReplicaDisk::write_metadata(const core::WriteMetadata& m) {
   // Durable in issue order: WAL appends issued before this metadata go first.
   if (auto synced = sync_wal(); !synced) return synced;
-  const std::string sealed = seal(*m.encoded);
-  for (const char* name : core_metadata_files) {
-    if (auto written = write_copy(name, sealed); !written) return written;
+  if (m.encoded->size() > MetadataStore::core_bytes_max) {
+    return fail(fmt::format("the core's metadata is {} bytes, over the {} a metadata copy holds",
+                            m.encoded->size(), MetadataStore::core_bytes_max));
   }
-  storage::Metadata next = storage_.metadata();
+  Metadata next = storage_.metadata();
   next.view = m.metadata.view.value;
   next.log_view = m.metadata.log_view.value;
   next.commit = std::max(next.commit, m.metadata.commit.value);
   next.checkpoint_op = std::max(next.checkpoint_op, m.metadata.checkpoint_op.value);
+  next.core = *m.encoded;
   if (auto written = storage_.write_metadata(next); !written) {
     return fail(written.error().message);
   }
   return {};
 }
 
-NodeDisk::Status NodeDisk::write_checkpoint(const core::WriteCheckpoint& c) {
+ReplicaDisk::Outcome ReplicaDisk::write_checkpoint(const core::WriteCheckpoint& c) {
   if (auto synced = sync_wal(); !synced) return synced;
   if (auto written = storage_.write_checkpoint(c.op.value, *c.encoded); !written) {
     return fail(written.error().message);
@@ -285,12 +287,14 @@ NodeDisk::Status NodeDisk::write_checkpoint(const core::WriteCheckpoint& c) {
   return {};
 }
 
-NodeDisk::Status NodeDisk::release(const core::ReleaseWal& r) {
+ReplicaDisk::Outcome ReplicaDisk::release(const core::ReleaseWal& r) {
+  // The only place WAL segments are deleted; NodeStorage never goes below the durable
+  // checkpoint, whatever the op.
   if (auto synced = sync_wal(); !synced) return synced;
-  if (auto removed = storage_.wal().remove_below(r.op.value); !removed) {
+  if (auto removed = storage_.release_wal(r.op.value); !removed) {
     return fail(removed.error().message);
   }
   return {};
 }
 
-}  // namespace vsr::node
+}  // namespace vsr::storage

@@ -4,18 +4,20 @@
 //
 // The core hands out WritePrepare / TruncateWal / WriteMetadata / WriteCheckpoint /
 // ReleaseWal effects with increasing write ids and requires them durable in issue order
-// (vsr/core/effects.hpp). NodeDisk::execute() takes every effect pending when the disk
-// thread wakes and runs them in order: consecutive prepares are appended to the WAL and
-// made durable by one write and one fdatasync (group commit); any other effect first
-// syncs what is buffered, then runs (each of those is durable when it returns). It
-// returns the highest write id such that it and every lower one are durable.
+// (vsr/core/effects.hpp). ReplicaDisk::execute() takes every effect pending when the caller
+// runs it (the daemon's disk thread, or the simulator when writes fall due) and runs them
+// in order: consecutive prepares are appended to the WAL and made durable by one write and
+// one fdatasync (group commit); any other effect first syncs what is buffered, then runs
+// (each of those is durable when it returns). It returns the highest write id such that it
+// and every lower one are durable. WAL segments are deleted only on ReleaseWal, never
+// below the durable checkpoint (NodeStorage::release_wal).
+//
+// One metadata format: the core's metadata (its encoding, core::encode_metadata, with the
+// canonical view headers and the voted view) travels in storage's own metadata copies
+// (Metadata::core), with view / log_view / commit / checkpoint_op kept in step, so one
+// alternating write of one copy makes it durable.
 //
 // What the storage layer does not offer, and how this adapter stands in for it:
-//  - The core's metadata (view, log_view, commit, checkpoint, the canonical view headers)
-//    is larger than storage::Metadata. Its encoding is kept in two checksummed copies,
-//    core-metadata.0 and core-metadata.1, each replaced atomically (temporary file,
-//    fdatasync, rename, directory fsync), copy 0 first; recovery reads copy 0 and falls
-//    back to copy 1. storage::Metadata is kept in step (view, log_view, commit).
 //  - The WAL appends only at head + 1. A prepare for a higher op (a backup that missed
 //    some) is held in memory, not reported durable, until the gap is filled (repair
 //    writes the missing ops) or a TruncateWal drops it; so reported progress never
@@ -37,9 +39,9 @@
 #include "vsr/storage/env.hpp"
 #include "vsr/storage/node_storage.hpp"
 
-namespace vsr::node {
+namespace vsr::storage {
 
-/// Why a node directory cannot be used.
+/// Why a replica's directory cannot be used.
 struct DiskError {
   enum class Kind : std::uint8_t {
     nothing_valid,  ///< no valid metadata or checkpoint: run `vsr sync-node`
@@ -58,19 +60,23 @@ struct DiskIdentity {
 
 /// Counters for tests and logs.
 struct DiskStats {
-  std::uint64_t batches = 0;        ///< execute() calls
-  std::uint64_t wal_syncs = 0;      ///< WAL write+fdatasync rounds
-  std::uint64_t prepares = 0;       ///< prepares written
-  std::uint64_t held_prepares = 0;  ///< prepares held for a gap below them
+  std::uint64_t batches = 0;            ///< execute() calls
+  std::uint64_t wal_syncs = 0;          ///< WAL write+fdatasync rounds
+  std::uint64_t prepares = 0;           ///< prepares written
+  std::uint64_t held_prepares = 0;      ///< prepares held for a gap below them
+  std::uint64_t replaced_prepares = 0;  ///< intact ops replaced (cut with their suffix)
 };
 
-/// The open storage of one replica, for the disk thread. Not thread-safe.
-class NodeDisk {
+/// The open storage of one replica: the daemon's disk thread, or a simulated replica.
+/// Not thread-safe.
+class ReplicaDisk {
  public:
   /// Opens the existing directory `dir`, formats it when it is fresh, and builds the
-  /// core's durable state from what it holds.
-  static Result<std::unique_ptr<NodeDisk>, DiskError> open(storage::Env& env, std::string dir,
-                                                           const DiskIdentity& identity);
+  /// core's durable state from what it holds. DiskError::Kind::nothing_valid: the replica
+  /// cannot start from this directory (docs/vsr/storage.md, "Recovery").
+  static Result<std::unique_ptr<ReplicaDisk>, DiskError> open(Env& env, std::string dir,
+                                                              const DiskIdentity& identity,
+                                                              const NodeOptions& options = {});
 
   /// The state to hand to Replica::open(). Moves it out; call once.
   core::DurableState take_durable_state() { return std::move(durable_); }
@@ -85,6 +91,8 @@ class NodeDisk {
   const DiskStats& stats() const { return stats_; }
   /// The WAL's head op (for tests).
   std::uint64_t wal_head() const { return storage_.wal().head_op(); }
+  /// The storage underneath (for tests and the simulator's inspection).
+  const NodeStorage& storage() const { return storage_; }
 
   /// Why the replica must start in status recovering (the directory holds a RESTORED
   /// marker: its state was copied from another replica), or nullopt. For the start log.
@@ -94,33 +102,30 @@ class NodeDisk {
   /// the disk thread runs. No marker is fine.
   Result<void, std::string> clear_restored_marker();
 
-  /// File names of the core metadata copies.
-  static constexpr const char* core_metadata_files[2] = {"core-metadata.0", "core-metadata.1"};
-
  private:
-  NodeDisk(storage::Env& env, std::string dir, DiskIdentity identity, storage::NodeStorage storage)
+  ReplicaDisk(Env& env, std::string dir, DiskIdentity identity, NodeStorage storage)
       : env_(&env),
         dir_(std::move(dir)),
         identity_(std::move(identity)),
         storage_(std::move(storage)) {}
 
-  using Status = Result<void, std::string>;
-  Status write_prepare(const core::WritePrepare& w);
-  Status truncate(const core::TruncateWal& t);
-  Status write_metadata(const core::WriteMetadata& m);
-  Status write_checkpoint(const core::WriteCheckpoint& c);
-  Status release(const core::ReleaseWal& r);
-  Status sync_wal();
-  Status append(std::uint64_t op, const core::Bytes& bytes);
-  Status append_held();
-  Status write_copy(const std::string& name, const std::string& contents);
-  void load_core_metadata();
+  using Outcome = Result<void, std::string>;
+  Outcome write_prepare(const core::WritePrepare& w);
+  Outcome truncate(const core::TruncateWal& t);
+  Outcome write_metadata(const core::WriteMetadata& m);
+  Outcome write_checkpoint(const core::WriteCheckpoint& c);
+  Outcome release(const core::ReleaseWal& r);
+  Outcome sync_wal();
+  Outcome append(std::uint64_t op, const core::Bytes& bytes);
+  Outcome append_held();
+  Result<void, DiskError> load_core_metadata(const Metadata& metadata);
+  Result<void, DiskError> name_recovered_checkpoint();
   void read_restored_marker();
 
-  storage::Env* env_;
+  Env* env_;
   std::string dir_;
   DiskIdentity identity_;
-  storage::NodeStorage storage_;
+  NodeStorage storage_;
   core::DurableState durable_;
   std::optional<std::string> restored_reason_;
   bool wal_buffered_ = false;  // appends not yet synced
@@ -133,4 +138,4 @@ class NodeDisk {
   DiskStats stats_;
 };
 
-}  // namespace vsr::node
+}  // namespace vsr::storage
