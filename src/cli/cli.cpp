@@ -41,6 +41,7 @@ void add_commands(CLI::App& app, GlobalOptions& globals) {
   add_start_node(app, globals);
   add_status(app, globals);
   add_recover_node(app, globals);
+  add_sync_node(app, globals);
   add_move_node(app, globals);
   add_bench(app, globals);
   add_demo(app, globals);
@@ -121,6 +122,12 @@ ExitCode report(ExitCode code, std::string_view message) {
   std::fprintf(stderr, "vsr: %.*s\n", static_cast<int>(message.size()), message.data());
   std::fflush(stderr);
   return code;
+}
+
+std::string node_names(const config::ClusterConfig& cluster) {
+  std::string names;
+  for (const config::Node& node : cluster.nodes) names += (names.empty() ? "" : ", ") + node.name;
+  return names;
 }
 
 ExitCode exit_code_for(config::ErrorKind kind) {

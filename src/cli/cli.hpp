@@ -46,6 +46,9 @@ ExitCode report(ExitCode code, std::string_view message);
 /// errors.
 ExitCode exit_code_for(config::ErrorKind kind);
 
+/// The names of the cluster's nodes, comma-separated, for "no node 'x' (nodes: ...)".
+std::string node_names(const config::ClusterConfig& cluster);
+
 // One registration function per command file. Each adds its subcommand to `app` and, from
 // the subcommand's parse callback, sets `globals.run`.
 
@@ -65,6 +68,8 @@ void add_catalog(CLI::App& app, GlobalOptions& globals);
 void add_locks(CLI::App& app, GlobalOptions& globals);
 /// src/cli/recover_node.cpp: `vsr recover-node`.
 void add_recover_node(CLI::App& app, GlobalOptions& globals);
+/// src/cli/sync_node.cpp: `vsr sync-node`.
+void add_sync_node(CLI::App& app, GlobalOptions& globals);
 /// src/cli/move_node.cpp: `vsr move-node`.
 void add_move_node(CLI::App& app, GlobalOptions& globals);
 /// src/cli/demo.cpp: `vsr demo`.

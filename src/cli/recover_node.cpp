@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli.hpp"
+#include "restore_exit.hpp"
 #include "vsr/storage/restore.hpp"
 
 namespace vsr::cli {
@@ -24,29 +25,12 @@ struct RecoverNodeOptions {
   bool force = false;
 };
 
-std::string node_names(const config::ClusterConfig& cluster) {
-  std::string names;
-  for (const config::Node& node : cluster.nodes) names += (names.empty() ? "" : ", ") + node.name;
-  return names;
-}
-
-ExitCode restore_exit_code(storage::RestoreError::Kind kind) {
-  switch (kind) {
-    case storage::RestoreError::Kind::refused:
-      return ExitCode::usage;
-    case storage::RestoreError::Kind::running:
-    case storage::RestoreError::Kind::environment:
-      return ExitCode::environment;
-  }
-  return ExitCode::environment;
-}
-
 void warn_stale(const RecoverNodeOptions& options) {
   report(ExitCode::success,
          fmt::format("warning: recover-node copies node '{}' as it is on this disk, without "
                      "asking the cluster: if '{}' was behind, or lost writes, the copy is "
                      "stale, and '{}' must catch up from the running cluster. The "
-                     "quorum-checked path is `vsr sync-node` (not implemented yet).",
+                     "quorum-checked path is `vsr sync-node`.",
                      options.source, options.source, options.name));
 }
 
@@ -124,10 +108,10 @@ void add_recover_node(CLI::App& app, GlobalOptions& globals) {
       "Offline and local: replace node NAME's directory with a copy of node SRC's (both "
       "stopped, both on this machine); the copy may be stale");
   command->footer(
-      "NAME's directory gets a RESTORED marker: a restored replica must not vote before it "
-      "has caught up (the replica does not enforce this yet). `vsr sync-node` (not "
-      "implemented yet) is the quorum-checked path. See docs/vsr/static_membership.md and "
-      "docs/vsr/storage.md.\n");
+      "NAME's directory gets a RESTORED marker: the restored replica starts in status "
+      "recovering and does not vote until it has caught up in a view at least as high as any "
+      "it may have voted in. `vsr sync-node` is the quorum-checked path. See "
+      "docs/vsr/static_membership.md and docs/vsr/storage.md.\n");
   command->add_option("NAME", options->name, "The node to restore")->required();
   command->add_option("--from-node", options->source, "The node whose directory is copied")
       ->type_name("SRC")

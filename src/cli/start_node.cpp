@@ -18,11 +18,9 @@ ExitCode run_start_node(const GlobalOptions& globals, const std::string& name) {
   if (!cluster) return report(exit_code_for(cluster.error().kind), cluster.error().message);
   const auto index = cluster->find_node(name);
   if (!index) {
-    std::string names;
-    for (const config::Node& node : cluster->nodes)
-      names += (names.empty() ? "" : ", ") + node.name;
-    return report(ExitCode::usage, fmt::format("no node '{}' in {} (nodes: {})", name,
-                                               paths.cluster_file().string(), names));
+    return report(ExitCode::usage,
+                  fmt::format("no node '{}' in {} (nodes: {})", name, paths.cluster_file().string(),
+                              node_names(*cluster)));
   }
   node::NodeSpec spec;
   spec.cluster = std::move(*cluster);

@@ -512,4 +512,112 @@ Result<RestoreOutcome, RestoreError> restore_from_replica(const RestoreRequest& 
   return outcome;
 }
 
+// --- NodeDirReplacement (vsr sync-node) -----------------------------------------------------
+
+struct NodeDirReplacement::State {
+  fs::path nodes_dir;
+  std::string target;
+  fs::path target_dir;
+  fs::path copy_dir;
+  fs::path old_dir;
+  bool target_exists = false;
+  bool replaces_data = false;
+  std::uint64_t previous_view = 0;
+  bool committed = false;
+  std::optional<io::DirectoryLock> target_lock;
+  std::optional<io::DirectoryLock> copy_lock;
+
+  ~State() {
+    copy_lock.reset();
+    if (committed || copy_dir.empty()) return;
+    std::error_code ignored;  // best effort: the failure being reported matters more
+    fs::remove_all(copy_dir, ignored);
+  }
+};
+
+NodeDirReplacement::NodeDirReplacement(std::unique_ptr<State> state) : state_(std::move(state)) {}
+NodeDirReplacement::NodeDirReplacement(NodeDirReplacement&&) noexcept = default;
+NodeDirReplacement& NodeDirReplacement::operator=(NodeDirReplacement&&) noexcept = default;
+NodeDirReplacement::~NodeDirReplacement() = default;
+
+const fs::path& NodeDirReplacement::copy_dir() const {
+  return state_->copy_dir;
+}
+
+bool NodeDirReplacement::replaces_data() const {
+  return state_->replaces_data;
+}
+
+std::uint64_t NodeDirReplacement::previous_view() const {
+  return state_->previous_view;
+}
+
+Result<NodeDirReplacement, RestoreError> NodeDirReplacement::begin(const fs::path& nodes_dir,
+                                                                   const std::string& target,
+                                                                   bool force) {
+  auto state = std::make_unique<State>();
+  state->nodes_dir = nodes_dir;
+  state->target = target;
+  state->target_dir = nodes_dir / target;
+  const fs::path copy_dir = nodes_dir / fmt::format(".{}.restore.tmp", target);
+  state->old_dir = nodes_dir / fmt::format(".{}.restore.old", target);
+  if (auto made = io::create_directories(nodes_dir, node_dir_mode); !made) {
+    return fail(environment(made.error().message));
+  }
+  auto target_exists = directory_exists(state->target_dir);
+  if (!target_exists) return fail(std::move(target_exists).error());
+  state->target_exists = *target_exists;
+  if (*target_exists) {
+    auto locked = lock_node(state->target_dir, target);
+    if (!locked) return fail(std::move(locked).error());
+    state->target_lock.emplace(std::move(*locked));
+    auto data = holds_data(state->target_dir);
+    if (!data) return fail(std::move(data).error());
+    if (*data && !force) {
+      return fail(refused(
+          fmt::format("{} holds data; pass --force to replace it (its own state is then lost)",
+                      state->target_dir.string())));
+    }
+    state->replaces_data = *data;
+    if (*data) state->previous_view = previous_view_of(state->target_dir);
+  }
+  // Leftovers of an interrupted earlier restore of this target are ours to delete: we hold
+  // the target's lock, so no other restore of it is running.
+  for (const fs::path& leftover : {copy_dir, state->old_dir}) {
+    if (auto removed = remove_tree(leftover); !removed) return fail(removed.error());
+  }
+  if (::mkdir(copy_dir.c_str(), node_dir_mode) != 0) {
+    return fail(os_failure("create directory", copy_dir, errno));
+  }
+  state->copy_dir = copy_dir;  // from now on the state removes it unless committed
+  auto copy_lock = lock_node(copy_dir, target);
+  if (!copy_lock) return fail(std::move(copy_lock).error());
+  state->copy_lock.emplace(std::move(*copy_lock));
+  return NodeDirReplacement(std::move(state));
+}
+
+Result<void, RestoreError> NodeDirReplacement::commit(const RestoredMarker& marker) {
+  State& s = *state_;
+  VSR_ASSERT_MSG(!s.committed, "commit() once");
+  if (auto marked = write_restored(posix_env(), s.copy_dir.string(), marker); !marked) {
+    return fail(environment(marked.error().message));
+  }
+  if (auto synced = sync_dir(s.copy_dir); !synced) return fail(synced.error());
+  if (auto synced = sync_dir(s.nodes_dir); !synced) return fail(synced.error());
+  auto old_contents = swap_in(s.copy_dir, s.target_dir, s.old_dir, s.target_exists);
+  if (!old_contents) return fail(std::move(old_contents).error());
+  s.committed = true;
+  if (auto synced = sync_dir(s.nodes_dir); !synced) return fail(synced.error());
+  if (!old_contents->empty()) {
+    if (auto removed = remove_tree(*old_contents); !removed) {
+      return fail(environment(fmt::format(
+          "node '{}' was restored, but its old contents at {} could not be removed ({}); "
+          "remove that directory by hand",
+          s.target, old_contents->string(), removed.error().message)));
+    }
+    if (auto synced = sync_dir(s.nodes_dir); !synced) return fail(synced.error());
+  }
+  return {};
+}
+
 }  // namespace vsr::storage

@@ -8,12 +8,13 @@
 // committed operation. So the copy leaves a marker in the directory, RESTORED, for the
 // replica to read on start: a marked replica must not vote until a StartView of a view at
 // least view_floor() has given it the cluster's log, and clears the marker then
-// (NodeDisk::open reads it into DurableState::restored_view_floor; docs/vsr/storage.md,
+// (ReplicaDisk::open reads it into DurableState::restored_view_floor; docs/vsr/storage.md,
 // "Restored replicas", also has the marker's grammar and the restore procedure).
 
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -123,5 +124,44 @@ struct RestoreOutcome {
 /// or replica, or the target holds data and !force; `running` when either directory is
 /// locked, naming the holder's pid when it recorded one.
 Result<RestoreOutcome, RestoreError> restore_from_replica(const RestoreRequest& request);
+
+// --- vsr sync-node -----------------------------------------------------------------------
+
+/// A node directory being rebuilt beside itself and swapped in (vsr sync-node): the same
+/// locks, temporary directory, marker and atomic exchange as restore_from_replica(), with
+/// the contents written by the caller between begin() and commit().
+class NodeDirReplacement {
+ public:
+  /// Locks nodes/<target> when it exists (`running` when it is locked), refuses
+  /// (`refused`) when it holds data and !force, removes the leftovers of an interrupted
+  /// restore, and creates the empty nodes/.<target>.restore.tmp with its own LOCK held.
+  /// Creates nodes/ (0700) when it is missing.
+  static Result<NodeDirReplacement, RestoreError> begin(const std::filesystem::path& nodes_dir,
+                                                        const std::string& target, bool force);
+
+  NodeDirReplacement(NodeDirReplacement&&) noexcept;
+  NodeDirReplacement& operator=(NodeDirReplacement&&) noexcept;
+  NodeDirReplacement(const NodeDirReplacement&) = delete;
+  NodeDirReplacement& operator=(const NodeDirReplacement&) = delete;
+  /// Removes the temporary directory unless commit() succeeded; releases the locks.
+  ~NodeDirReplacement();
+
+  /// The directory to fill (it holds only LOCK when begin() returns).
+  const std::filesystem::path& copy_dir() const;
+  /// The target held data (it is replaced by commit()).
+  bool replaces_data() const;
+  /// The view in the target's own newest valid metadata; 0 when it had none.
+  std::uint64_t previous_view() const;
+
+  /// Writes `marker` into the copy, fsyncs the copy and nodes/, exchanges the copy with
+  /// nodes/<target> in one rename (as restore_from_replica()), and removes the old
+  /// contents. Once it returns ok the target is the copy, marker included.
+  Result<void, RestoreError> commit(const RestoredMarker& marker);
+
+ private:
+  struct State;
+  explicit NodeDirReplacement(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace vsr::storage
