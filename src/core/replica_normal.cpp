@@ -49,14 +49,17 @@ void Replica::on_request(const Request& m) {
   if (queue_.empty()) queue_since_tick_ = now_;
   inflight_requests_[m.client_id] = m.request_no;
   queue_.push_back(m);
-  flush_batch(false);
+  // A full batch goes at once; a partial one waits for the end of this burst of input
+  // (take_effects) or for its delay (tick), so that requests arriving together share it.
+  if (queue_.size() >= options_.max_batch_size) flush_batch(false);
 }
 
 void Replica::flush_batch(bool force) {
   VSR_ASSERT(is_primary());
   while (!queue_.empty() && inflight_.size() < options_.max_pipeline_depth) {
     const bool full = queue_.size() >= options_.max_batch_size;
-    const bool due = now_ - queue_since_tick_ >= options_.max_batch_delay_ticks;
+    const bool due = now_ - queue_since_tick_ >= options_.max_batch_delay_ticks &&
+                     (options_.eager_partial_batches || inflight_.empty());
     if (!full && !due && !force) return;
     prepare_batch();
   }
@@ -207,7 +210,8 @@ void Replica::advance_primary_commit() {
   }
   if (!advanced) return;
   execute_committed();
-  flush_batch(false);
+  // The freed pipeline slot is filled by take_effects(), at the end of this burst of input,
+  // so that requests arriving in the same burst join the batch.
 }
 
 void Replica::advance_commit_max(Op commit) {

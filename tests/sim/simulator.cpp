@@ -61,6 +61,8 @@ SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::Inje
   o.core.max_batch_size = 1 + static_cast<std::uint32_t>(p.below(8));
   o.core.max_batch_delay_ticks = static_cast<std::uint32_t>(p.below(3));
   o.core.max_pipeline_depth = 1 + static_cast<std::uint32_t>(p.below(6));
+  // From the seed itself, not the generator, so the other draws of a seed stay as they were.
+  o.core.eager_partial_batches = seed % 2 == 1;
   o.core.checkpoint_interval = p.chance(1, 2) ? 1000000 : 8 + p.below(40);
   // A table smaller than the number of active clients thrashes (each registration evicts
   // another client) and can livelock; eviction itself is covered by a scenario.
