@@ -463,6 +463,7 @@ void Replica::on_storage_done(std::uint64_t write_id) {
 }
 
 std::vector<Effect> Replica::take_effects() {
+  if (is_primary()) flush_batch(false);
   std::vector<Effect> out;
   out.swap(effects_);
   return out;

@@ -49,14 +49,17 @@ void Replica::on_request(const Request& m) {
   if (queue_.empty()) queue_since_tick_ = now_;
   inflight_requests_[m.client_id] = m.request_no;
   queue_.push_back(m);
-  flush_batch(false);
+  // A full batch goes at once; a partial one waits for the end of this burst of input
+  // (take_effects) or for its delay (tick), so that requests arriving together share it.
+  if (queue_.size() >= options_.max_batch_size) flush_batch(false);
 }
 
 void Replica::flush_batch(bool force) {
   VSR_ASSERT(is_primary());
   while (!queue_.empty() && inflight_.size() < options_.max_pipeline_depth) {
     const bool full = queue_.size() >= options_.max_batch_size;
-    const bool due = now_ - queue_since_tick_ >= options_.max_batch_delay_ticks;
+    const bool due = now_ - queue_since_tick_ >= options_.max_batch_delay_ticks &&
+                     (options_.eager_partial_batches || inflight_.empty());
     if (!full && !due && !force) return;
     prepare_batch();
   }
@@ -170,8 +173,11 @@ void Replica::on_prepare(const Prepare& m, const Bytes& bytes) {
 void Replica::send_prepare_ok(Op op) {
   if (!is_durably_normal() || primary_of(view_) == self_) return;
   const Slot* slot = slot_at(op);
-  // A checkpoint anchor is durable but holds no prepare: nothing to acknowledge.
-  if (slot == nullptr || !slot->durable || !slot->checksum || !slot->body) return;
+  if (slot == nullptr || !slot->durable || !slot->checksum) return;
+  // A checkpoint anchor holds no prepare, but its op is executed here and durable in the
+  // checkpoint, which is what a PrepareOk promises. A new primary that holds that op still
+  // uncommitted needs the acknowledgement, or it waits forever (sim seed 2104).
+  if (!slot->body && op > commit_min_) return;
   send(primary_of(view_), Message{PrepareOk{view_, self_, op, *slot->checksum}});
 }
 
@@ -207,7 +213,8 @@ void Replica::advance_primary_commit() {
   }
   if (!advanced) return;
   execute_committed();
-  flush_batch(false);
+  // The freed pipeline slot is filled by take_effects(), at the end of this burst of input,
+  // so that requests arriving in the same burst join the batch.
 }
 
 void Replica::advance_commit_max(Op commit) {

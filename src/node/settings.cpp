@@ -43,6 +43,9 @@ core::Options core_options(const config::ClusterConfig& cluster) {
   o.max_pipeline_depth = cluster.tuning.max_pipeline_depth;
   o.checkpoint_interval = cluster.tuning.checkpoint_interval;
   o.client_table_size = RuntimeLimits::client_table_size;
+  // Each client has one request outstanding: a queue as long as the session table never
+  // drops a request for lack of room while a prepare is in flight (adaptive batching).
+  o.max_request_queue = RuntimeLimits::client_table_size;
   const std::uint32_t heartbeat = ticks(cluster.timeouts.heartbeat_ms);
   const std::uint32_t view_change = ticks(cluster.timeouts.view_change_timeout_ms);
   o.commit_heartbeat_ticks = heartbeat;

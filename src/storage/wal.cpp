@@ -182,6 +182,10 @@ Status Wal::scan_all(std::uint64_t first_op, WalScan& scan) {
 // (the last segment at open) and otherwise made corrupt up to the next segment.
 Status Wal::absorb(std::size_t index, std::string_view data, bool tail_may_tear, Absorbed* out) {
   Segment& seg = segments_[index];
+  // Zeros at the end are preallocated space, never part of a record: every record ends in a
+  // tnetstring terminator, which is not a zero byte.
+  const std::size_t used = data.find_last_not_of('\0');
+  data = data.substr(0, used == std::string_view::npos ? 0 : used + 1);
   seg.size = data.size();
   const bool has_next = index + 1 < segments_.size();
   const std::uint64_t hi =
@@ -376,15 +380,28 @@ Status Wal::write_chunk(Chunk& chunk) {
   } else if (!active_ || active_segment_ != chunk.segment) {
     auto file = env_->open_writable(path_of(chunk.segment), OpenMode::existing);
     if (!file) return fail(std::move(file).error());
-    if ((*file)->size() != chunk.base) {
+    if ((*file)->size() < chunk.base) {
       return fail(
-          Error{Errc::io, fmt::format("WAL segment {} is {} bytes, expected {}",
+          Error{Errc::io, fmt::format("WAL segment {} is {} bytes, expected at least {}",
                                       path_of(chunk.segment), (*file)->size(), chunk.base)});
     }
     active_ = std::move(file).value();
     active_segment_ = chunk.segment;
   }
-  if (auto written = active_->append(chunk.bytes); !written) return written;
+  // The bytes after the segment's last record are zeros (a scan trimmed them, or this Wal
+  // wrote them): the chunk overwrites them, and when it reaches past the file's end, more
+  // zeros follow it so that the next syncs need not change the file size.
+  const std::uint64_t file_size = active_->size();
+  const std::uint64_t end = chunk.base + chunk.bytes.size();
+  if (auto written = active_->write_at(chunk.base, chunk.bytes); !written) return written;
+  if (const std::uint64_t step = options_.preallocate_bytes; step > 0 && end > file_size) {
+    const std::uint64_t rounded = (end + step - 1) / step * step;
+    const std::uint64_t target = std::min(rounded, std::max(end, options_.segment_bytes_max));
+    if (target > end) {
+      const std::string zeros(static_cast<std::size_t>(target - end), '\0');
+      if (auto padded = active_->write_at(end, zeros); !padded) return padded;
+    }
+  }
   if (auto synced = active_->sync(); !synced) return synced;
   if (chunk.creates_segment) {
     if (auto synced = env_->sync_dir(dir_); !synced) return synced;

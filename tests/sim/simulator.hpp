@@ -134,6 +134,9 @@ class Simulator {
   void wipe(std::uint32_t replica);
   /// Whether `replica` was wiped and has not caught up since.
   bool is_wiped(std::uint32_t replica) const { return nodes_[replica].wiped.has_value(); }
+  /// Whether `replica` knows what it voted for: up and not recovering, or down with a
+  /// metadata copy on its disk.
+  bool has_metadata(std::uint32_t replica) const;
   /// `vsr recover-node`: replaces the files of the down `replica` with the durable files of
   /// `source` (as stale as the source is), rewrites the metadata copies with the replica's
   /// index, writes the RESTORED marker (storage/restore.hpp) and restarts it as a restored

@@ -51,6 +51,12 @@ constexpr Regression kRegressionSeeds[] = {
     {102625, 3},  // checkpoint at the peers' head could not be verified: no state transfer
     {202264, 3},  // SAFETY: restart applied a commit hint learned in a later view to a stale
                   // log of log_view and executed replaced ops (checker a)
+    {2104, 3},    // a new primary's uncommitted op was a checkpoint anchor at both backups:
+                  // they never acknowledged it (liveness)
+    {2323, 3},    // crash between a checkpoint and the next metadata write: the core was
+                  // handed a checkpoint its metadata did not name
+    {102276, 3},  // a wipe while another replica had no metadata yet: two unknown replicas
+                  // (a fault the sweep must not inject; liveness)
 };
 
 TEST(SimSweep, RegressionSeeds) {

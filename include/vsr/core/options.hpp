@@ -28,10 +28,18 @@ struct Options {
   std::uint32_t replica_count = 3;  ///< 1..max_replicas
 
   // Normal operation (§4.1, §6 batching).
-  std::uint32_t max_batch_size = 16;        ///< requests per Prepare
-  std::uint32_t max_batch_delay_ticks = 1;  ///< wait for more requests at most this long
-  std::uint32_t max_pipeline_depth = 8;     ///< uncommitted prepares in flight
-  std::uint32_t max_request_queue = 256;    ///< requests waiting for a batch (then dropped)
+  std::uint32_t max_batch_size = 16;  ///< requests per Prepare
+  /// Wait for more requests at most this long; 0: close the batch at the end of each burst
+  /// of input (take_effects()).
+  std::uint32_t max_batch_delay_ticks = 1;
+  std::uint32_t max_pipeline_depth = 8;  ///< uncommitted prepares in flight
+  /// false (adaptive batching): a partial batch waits until no prepare is in flight, so a
+  /// loaded primary packs everything that arrived during one round trip into the next
+  /// prepare, and only full batches fill the rest of the pipeline; an idle primary still
+  /// prepares a lone request at once. true: every batch takes a free pipeline slot as soon
+  /// as it is due (more, smaller prepares; the simulator runs both).
+  bool eager_partial_batches = false;
+  std::uint32_t max_request_queue = 256;  ///< requests waiting for a batch (then dropped)
   std::uint32_t max_operation_bytes = 64 * 1024;
   std::uint32_t client_table_size = 64;  ///< sessions; the least recently committed is evicted
 

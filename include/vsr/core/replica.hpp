@@ -77,7 +77,11 @@ class Replica {
   /// Storage effects with write id <= `write_id` are durable.
   void on_storage_done(std::uint64_t write_id);
 
-  /// The effects produced since the last call, in order.
+  /// The effects produced since the last call, in order. Drivers call it after each burst
+  /// of input (the messages that were waiting), so it first closes the batch of requests
+  /// gathered in that burst: a primary prepares queued requests here when the pipeline has
+  /// room and the batch delay is due, so that requests arriving together share one Prepare
+  /// instead of each taking a free pipeline slot alone.
   std::vector<Effect> take_effects();
 
   // --- observation (status command, simulator checkers) ---------------------------------

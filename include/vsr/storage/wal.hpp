@@ -34,6 +34,12 @@ struct WalOptions {
   std::uint64_t segment_bytes_max = std::uint64_t{16} << 20;
   /// The largest body append() accepts and a scan believes.
   std::size_t body_bytes_max = std::size_t{8} << 20;
+  /// When a write reaches past the end of its segment file, the file is extended with zeros
+  /// to the next multiple of this (at most to segment_bytes_max), in the same fdatasync.
+  /// Most fdatasyncs then write data only: one that changes the file size must also write
+  /// the inode, a second disk write. 0: plain appends. Zeros after the last record are not
+  /// a record, and a scan ignores them (docs/vsr/storage.md).
+  std::uint64_t preallocate_bytes = std::uint64_t{1} << 20;
 };
 
 /// What a scan found for one op.

@@ -113,8 +113,9 @@ TEST_F(StorageWal, ANewSegmentIsFollowedByADirectorySync) {
   ASSERT_TRUE(opened.wal.append(1, body_for(1)).ok());
   const std::uint64_t before = env_.mutations();
   ASSERT_TRUE(opened.wal.sync().ok());
-  EXPECT_EQ(env_.mutations() - before, 4u);  // create, write, fdatasync, directory fsync
-  env_.crash();                              // right after sync() returned
+  // Create, write, zeros up to the preallocation step, fdatasync, directory fsync.
+  EXPECT_EQ(env_.mutations() - before, 5u);
+  env_.crash();  // right after sync() returned
   EXPECT_EQ(open_wal(env_, options_).scan.head_op, 1u);
 }
 
@@ -152,7 +153,7 @@ TEST_F(StorageWal, RecordsFollowTheGrammarAndChain) {
     previous = *checksum;
     rest.remove_prefix(prefix->consumed);
   }
-  EXPECT_TRUE(rest.empty());
+  EXPECT_EQ(rest.find_first_not_of('\0'), std::string_view::npos) << "then only zeros";
 }
 
 TEST_F(StorageWal, TheDocumentedExampleRecord) {
@@ -160,11 +161,52 @@ TEST_F(StorageWal, TheDocumentedExampleRecord) {
   ASSERT_TRUE(opened.wal.append(1, "hello").ok());
   ASSERT_TRUE(opened.wal.sync().ok());
   const std::string bytes = *env_.contents(segment_path(1));
-  ASSERT_EQ(bytes.size(), 88u);  // docs/vsr/storage.md, "Record grammar"
+  // docs/vsr/storage.md, "Record grammar": 88 bytes, then preallocated zeros.
+  ASSERT_EQ(bytes.size(), options_.preallocate_bytes);
+  EXPECT_EQ(bytes.find_last_not_of('\0'), 87u);
   EXPECT_EQ(bytes.substr(0, 24), "84:2:op,1:1#6:parent,16:");
   EXPECT_EQ(bytes.substr(24, 16), std::string(16, '\0'));
   EXPECT_EQ(bytes.substr(40, 15), ",8:checksum,16:");
-  EXPECT_EQ(bytes.substr(71), ",4:body,5:hello,}");
+  EXPECT_EQ(bytes.substr(71, 17), ",4:body,5:hello,}");
+}
+
+TEST_F(StorageWal, SyncsInsidePreallocatedSpaceKeepTheFileSize) {
+  options_.preallocate_bytes = 4096;
+  auto opened = open_wal(env_, options_);
+  append_ops(opened.wal, 1, 1);
+  const std::size_t preallocated = env_.contents(segment_path(1))->size();
+  EXPECT_EQ(preallocated, 4096u);
+  append_ops(opened.wal, 2, 5);  // a few small records: still inside the first 4 KiB
+  EXPECT_EQ(env_.contents(segment_path(1))->size(), preallocated);
+  append_ops(opened.wal, 6, 80, 8);  // past it: the file grows by whole steps
+  EXPECT_EQ(env_.contents(segment_path(1))->size() % 4096, 0u);
+  auto reopened = open_wal(env_, options_);
+  EXPECT_EQ(reopened.scan.head_op, 80u);
+  EXPECT_FALSE(reopened.scan.torn_tail) << "zeros after the last record are not a torn write";
+  expect_ok(reopened.scan, 1, 80);
+  // The next append overwrites the zeros in place and a later scan finds it.
+  append_ops(reopened.wal, 81, 81);
+  expect_ok(open_wal(env_, options_).scan, 1, 81);
+}
+
+TEST_F(StorageWal, ATornRecordInPreallocatedSpaceIsATornTail) {
+  std::uint64_t end_of_three = 0;
+  {
+    auto opened = open_wal(env_, options_);
+    append_ops(opened.wal, 1, 3);
+    end_of_three = opened.wal.locate(3)->offset + opened.wal.locate(3)->length;
+    ASSERT_TRUE(opened.wal.append(4, body_for(4)).ok());
+    env_.arm_crash(1);  // op 4's write is the last thing that happens
+    EXPECT_FALSE(opened.wal.sync().ok());
+    env_.crash(CrashOptions{10});  // and only its first 10 bytes reach the disk
+  }
+  auto reopened = open_wal(env_, options_);
+  EXPECT_EQ(reopened.scan.head_op, 3u);
+  ASSERT_TRUE(reopened.scan.torn_tail);
+  EXPECT_EQ(reopened.scan.torn_tail->offset, end_of_three);
+  expect_ok(reopened.scan, 1, 3);
+  append_ops(reopened.wal, 4, 6);
+  expect_ok(open_wal(env_, options_).scan, 1, 6);
 }
 
 TEST_F(StorageWal, BitFlipInAMiddleRecordIsReportedCorruptNotDropped) {
