@@ -129,6 +129,23 @@ TEST_F(SyncNode, RestoresAWipedNodeThatThenCatchesUp) {
   expect_rejoins_after(r);
 }
 
+// A wiped node started without sync-node: it opens without metadata, asks the others, and
+// (the cluster having run) rejoins through a StartView instead of voting as a new replica
+// (docs/vsr/protocol.md, "Replicas without metadata"); it then catches up from its peers.
+using WipedNode = SyncNode;
+
+TEST_F(WipedNode, StartedWithoutSyncItRejoinsFromItsPeers) {
+  start_cluster();
+  write(30);
+  expect_converged();
+  stop(2);
+  fs::remove_all(node_dir(2));
+  c.start(2);
+  write(20);
+  expect_converged();
+  EXPECT_THAT(c.node(2)->stderr_text(), HasSubstr("asking the other replicas")) << c.logs();
+}
+
 TEST_F(SyncNode, ReplacesStaleDataOnlyWithForce) {
   start_cluster();
   write(10);
