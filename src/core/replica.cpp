@@ -205,7 +205,10 @@ void Replica::restore(const DurableState& state) {
     // the log (to repair less) but must not vote until a StartView of a view at least the
     // floor gives it the cluster's log; on_start_view takes none below view_.
     status_ = Status::recovering;
-    view_ = std::max(view_, *state.restored_view_floor);
+    // Not the copied metadata's view: a view that rose alone on a timeout is no promise,
+    // and waiting for the cluster to reach it would keep this replica out until the next
+    // view change. The floor covers every view the copy or the replaced state promised in.
+    view_ = std::max({log_view_, voted_view_, *state.restored_view_floor});
     commit_max_ = commit_min_;
   } else if (log_view_ == view_ && primary_of(view_) != self_) {
     status_ = Status::normal;  // a backup resumes in its durable view and repairs

@@ -7,6 +7,7 @@
 
 #include "vsr/storage/metadata.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -103,6 +104,21 @@ MetadataStore::MetadataStore(Env& env, std::string dir) : env_(&env), dir_(std::
 std::string MetadataStore::file_name(std::size_t index) {
   VSR_ASSERT(index < copy_count);
   return fmt::format("metadata.{}", index);
+}
+
+std::uint64_t promised_view(const Metadata& metadata) {
+  const std::uint64_t fallback = std::max(metadata.view, metadata.log_view);
+  if (metadata.core.empty()) return fallback;
+  auto value = tnet::decode(metadata.core);
+  if (!value || !value->is_dict()) return fallback;
+  const auto log_view = value->find("log_view");
+  const auto voted_view = value->find("voted_view");
+  if (!log_view || !voted_view || !log_view->is_integer() || !voted_view->is_integer() ||
+      log_view->integer() < 0 || voted_view->integer() < 0) {
+    return fallback;
+  }
+  return std::max(static_cast<std::uint64_t>(log_view->integer()),
+                  static_cast<std::uint64_t>(voted_view->integer()));
 }
 
 Result<MetadataLoad, Error> MetadataStore::load() {

@@ -112,7 +112,8 @@ void ReplicaDisk::read_restored_marker() {
   if (!was_restored(*env_, dir_)) return;
   std::uint64_t floor = 0;
   if (durable_.metadata) {
-    floor = std::max(durable_.metadata->view.value, durable_.metadata->log_view.value);
+    // The views the copied state may have promised in, not a view that rose alone.
+    floor = std::max(durable_.metadata->log_view.value, durable_.metadata->voted_view.value);
   }
   auto marker = read_restored(*env_, dir_);
   if (marker && *marker) {

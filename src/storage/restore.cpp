@@ -205,7 +205,7 @@ std::uint64_t previous_view_of(const fs::path& target_dir) {
   MetadataStore store(posix_env(), target_dir.string());
   auto loaded = store.load();
   if (!loaded || !loaded->newest) return 0;
-  return loaded->newest->view;
+  return promised_view(*loaded->newest);
 }
 
 // Copies every file of `source_dir` that is not left out into the empty `copy_dir`.
@@ -279,7 +279,7 @@ RestoredMarker marker_of(const RestoreRequest& request, const Metadata& source,
   marker.source_node = request.source;
   marker.source_replica = request.source_replica;
   marker.replica = request.target_replica;
-  marker.source_view = source.view;
+  marker.source_view = promised_view(source);
   marker.source_log_view = source.log_view;
   marker.source_commit = source.commit;
   marker.source_checkpoint_op = source.checkpoint_op;

@@ -81,6 +81,8 @@ SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::Inje
   o.liveness_ticks = 5000;
   o.wal_segment_bytes = std::uint64_t{2048} << p.below(5);  // 2 KiB .. 32 KiB
   o.wipe_percent = p.chance(1, 2) ? 0 : static_cast<std::uint32_t>(20 + p.below(60));
+  // From the seed itself, not the generator, so the other draws of a seed stay as they were.
+  o.restore_percent = (seed / 2) % 3 == 0 ? 30 : 0;
   return o;
 }
 
@@ -552,6 +554,13 @@ void Simulator::restart(std::uint32_t r, const std::set<std::uint64_t>& corrupt_
   open_disk(r, /*refusal_expected=*/lose_metadata);
 }
 
+bool Simulator::holds_metadata_files(std::uint32_t r) const {
+  for (const auto& [name, bytes] : nodes_[r].env->durable_files(dir_of(r))) {
+    if (name.starts_with("metadata.")) return true;
+  }
+  return false;
+}
+
 bool Simulator::has_metadata(std::uint32_t r) const {
   if (is_up(r)) return nodes_[r].replica->status() != core::Status::recovering;
   for (std::size_t copy = 0; copy < storage::MetadataStore::copy_count; ++copy) {
@@ -584,9 +593,7 @@ void Simulator::restore_from(std::uint32_t r, std::uint32_t source) {
   {
     storage::MetadataStore own(env, dir);
     auto loaded = own.load();
-    if (loaded && loaded->newest) {
-      previous_view = std::max(loaded->newest->view, loaded->newest->log_view);
-    }
+    if (loaded && loaded->newest) previous_view = storage::promised_view(*loaded->newest);
     auto marker = storage::read_restored(env, dir);
     if (marker && *marker) previous_view = std::max(previous_view, (*marker)->view_floor());
   }
@@ -611,7 +618,7 @@ void Simulator::restore_from(std::uint32_t r, std::uint32_t source) {
   marker.source_node = fmt::format("r{}", source);
   marker.source_replica = source;
   marker.replica = r;
-  marker.source_view = copied.view;
+  marker.source_view = storage::promised_view(copied);
   marker.source_log_view = copied.log_view;
   marker.source_commit = copied.commit;
   marker.source_checkpoint_op = copied.checkpoint_op;
@@ -651,12 +658,23 @@ void Simulator::random_faults() {
       std::set<std::uint32_t> damaged;
       if (options_.corrupt_percent > 0) damaged = faulty_;
       for (std::uint32_t w = 0; w < replicas; ++w) {
-        if (nodes_[w].wiped || !has_metadata(w)) damaged.insert(w);
+        if (nodes_[w].wiped || is_restored(w) || !has_metadata(w)) damaged.insert(w);
       }
       damaged.insert(r);
       if (damaged.size() <= options_.core.faults_tolerated() &&
           prng_.chance(options_.wipe_percent, 100)) {
         wipe(r);
+      } else if (damaged.size() <= options_.core.faults_tolerated() &&
+                 options_.restore_percent > 0 && prng_.chance(options_.restore_percent, 100)) {
+        // `vsr recover-node r --from-node source`: a copy of whatever another replica has
+        // durably, as stale as it is; r restarts restored at once.
+        const auto source =
+            static_cast<std::uint32_t>((r + 1 + prng_.below(replicas - 1)) % replicas);
+        if (holds_metadata_files(source)) {
+          restore_from(r, source);
+          down -= 1;
+          result_.restores += 1;
+        }
       }
     }
   }

@@ -66,6 +66,9 @@ struct SimOptions {
   /// Chance that a random crash is followed by a wipe (its whole disk deleted), while at
   /// most f replicas are damaged at once (wiped and not caught up, or corruption-faulty).
   std::uint32_t wipe_percent = 0;
+  /// Chance that a random crash (not wiped) is followed by `vsr recover-node` from another
+  /// replica's durable files, perhaps stale (restore_from), under the same limit.
+  std::uint32_t restore_percent = 0;
   std::uint32_t storage_latency_max_ticks = 3;
   /// WAL segment size: small, so that segments are created, released and repaired often.
   std::uint64_t wal_segment_bytes = 8 * 1024;
@@ -98,6 +101,7 @@ struct SimResult {
   std::uint64_t view_changes = 0;
   std::uint64_t crashes = 0;
   std::uint64_t wipes = 0;
+  std::uint64_t restores = 0;  ///< random recover-node restores
   std::uint64_t repairs = 0;
   std::uint64_t truncations = 0;
 };
@@ -137,6 +141,8 @@ class Simulator {
   /// Whether `replica` knows what it voted for: up and not recovering, or down with a
   /// metadata copy on its disk.
   bool has_metadata(std::uint32_t replica) const;
+  /// Whether `replica`'s disk durably holds a metadata copy (a restore can copy it).
+  bool holds_metadata_files(std::uint32_t replica) const;
   /// `vsr recover-node`: replaces the files of the down `replica` with the durable files of
   /// `source` (as stale as the source is), rewrites the metadata copies with the replica's
   /// index, writes the RESTORED marker (storage/restore.hpp) and restarts it as a restored

@@ -57,6 +57,8 @@ constexpr Regression kRegressionSeeds[] = {
                   // handed a checkpoint its metadata did not name
     {102276, 3},  // a wipe while another replica had no metadata yet: two unknown replicas
                   // (a fault the sweep must not inject; liveness)
+    {100584, 3},  // a restored replica waited for the copy's view, which had risen alone on
+                  // timeouts, while the cluster stayed in view 0 (liveness)
 };
 
 TEST(SimSweep, RegressionSeeds) {

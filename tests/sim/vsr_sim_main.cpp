@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
     total.crashes += result.crashes;
     total.torn_writes += result.torn_writes;
     total.wipes += result.wipes;
+    total.restores += result.restores;
     total.view_changes += result.view_changes;
     total.repairs += result.repairs;
     total.truncations += result.truncations;
@@ -112,11 +113,12 @@ int main(int argc, char** argv) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print(
-      "faults and recoveries: {} crashes ({} wipes, {} inside a write), {} view changes "
-      "started, {} corrupt WAL entries, {} prepares repaired, {} ops truncated, {} state "
-      "transfers; {} replies checked\n",
-      total.crashes, total.wipes, total.torn_writes, total.view_changes, total.corrupt_entries,
-      total.repairs, total.truncations, total.state_transfers, total.replies_checked);
+      "faults and recoveries: {} crashes ({} wipes, {} restores from a copy, {} inside a "
+      "write), {} view changes started, {} corrupt WAL entries, {} prepares repaired, {} ops "
+      "truncated, {} state transfers; {} replies checked\n",
+      total.crashes, total.wipes, total.restores, total.torn_writes, total.view_changes,
+      total.corrupt_entries, total.repairs, total.truncations, total.state_transfers,
+      total.replies_checked);
   fmt::print("{} seeds, {} failed, {} simulated ops in {:.2f} s wall ({:.0f} ops/s)\n", seeds,
              failures, ops, seconds, seconds > 0 ? static_cast<double>(ops) / seconds : 0.0);
   return failures == 0 ? 0 : 1;

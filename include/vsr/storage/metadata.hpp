@@ -35,6 +35,12 @@ struct Metadata {
   friend bool operator==(const Metadata&, const Metadata&) = default;
 };
 
+/// The highest view in which the replica that wrote `metadata` may have acknowledged a
+/// prepare or sent a DoViewChange: max(log_view, voted_view) of the core's metadata. A view
+/// that rose alone on a timeout is no promise, so it does not count. When the core's part
+/// is empty or unreadable, max(view, log_view) (never lower than the truth).
+std::uint64_t promised_view(const Metadata& metadata);
+
 /// The state of one stored copy (of metadata or of a checkpoint).
 enum class CopyStatus : std::uint8_t {
   valid,       ///< decodes and its checksum verifies

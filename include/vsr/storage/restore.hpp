@@ -35,7 +35,7 @@ struct RestoredMarker {
   std::string source_node;                 ///< the node whose directory was copied
   std::uint32_t source_replica = 0;        ///< its replica index
   std::uint32_t replica = 0;               ///< the index of the replica restored
-  std::uint64_t source_view = 0;           ///< view in the copied metadata
+  std::uint64_t source_view = 0;           ///< highest view the copy promised in (promised_view)
   std::uint64_t source_log_view = 0;       ///< log_view in the copied metadata
   std::uint64_t source_commit = 0;         ///< commit in the copied metadata
   std::uint64_t source_checkpoint_op = 0;  ///< checkpoint_op in the copied metadata

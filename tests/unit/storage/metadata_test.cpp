@@ -308,3 +308,32 @@ TEST_F(StorageMetadata, HostileCopiesAreCorruptNotCrashes) {
 
 }  // namespace
 }  // namespace vsr::storage
+
+namespace vsr::storage {
+namespace {
+
+// A restored replica's floor counts only views in which a prepare may have been acknowledged
+// or a DoViewChange sent (docs/vsr/protocol.md, "Restored replicas").
+TEST(StoragePromisedView, IsTheHigherOfLogViewAndVotedViewNotTheView) {
+  Metadata m;
+  m.view = 9;  // rose alone on timeouts
+  m.log_view = 2;
+  m.core = "71:7:cluster,1:5#4:view,1:9#8:log_view,1:2#6:commit,1:0#10:voted_view,1:4#}";
+  EXPECT_EQ(promised_view(m), 4u);
+  m.core = "71:7:cluster,1:5#4:view,1:9#8:log_view,1:6#6:commit,1:0#10:voted_view,1:0#}";
+  EXPECT_EQ(promised_view(m), 6u);
+}
+
+TEST(StoragePromisedView, FallsBackToTheViewWithoutTheCoresPart) {
+  Metadata m;
+  m.view = 9;
+  m.log_view = 2;
+  EXPECT_EQ(promised_view(m), 9u) << "no core part: never lower than the truth";
+  m.core = "garbage";
+  EXPECT_EQ(promised_view(m), 9u);
+  m.core = "16:8:log_view,2:-1#}";
+  EXPECT_EQ(promised_view(m), 9u);
+}
+
+}  // namespace
+}  // namespace vsr::storage
