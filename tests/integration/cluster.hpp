@@ -26,22 +26,36 @@
 
 namespace vsr::test::cluster {
 
+/// `count` distinct loopback TCP ports that were free a moment ago (0 for one that could not
+/// be bound). Every socket stays bound until all are picked, so two picks never return the
+/// same port.
+inline std::vector<std::uint16_t> free_ports(std::size_t count) {
+  std::vector<int> fds;
+  std::vector<std::uint16_t> ports;
+  for (std::size_t i = 0; i < count; ++i) {
+    std::uint16_t port = 0;
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd >= 0) {
+      fds.push_back(fd);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = 0;
+      socklen_t len = sizeof addr;
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+          ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        port = ntohs(addr.sin_port);
+      }
+    }
+    ports.push_back(port);
+  }
+  for (int fd : fds) ::close(fd);
+  return ports;
+}
+
 /// A loopback TCP port that was free a moment ago (0 when none could be bound).
 inline std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  std::uint16_t port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
+  return free_ports(1).front();
 }
 
 /// Polls `condition` every 100 ms until it holds or `timeout` passes.
@@ -61,8 +75,9 @@ class LocalCluster {
   /// init-cluster only; start() launches the nodes. `error` is set when init fails.
   LocalCluster() {
     std::string nodes;
+    const std::vector<std::uint16_t> ports = free_ports(3);
     for (int i = 0; i < 3; ++i) {
-      ports_[static_cast<std::size_t>(i)] = free_port();
+      ports_[static_cast<std::size_t>(i)] = ports[static_cast<std::size_t>(i)];
       nodes +=
           fmt::format("{}n{}=127.0.0.1:{}", i ? "," : "", i, ports_[static_cast<std::size_t>(i)]);
     }

@@ -26,6 +26,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "cluster.hpp"
 #include "process.hpp"
 #include "vsr/config/cluster_config.hpp"
 #include "vsr/core/message.hpp"
@@ -37,19 +38,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
-
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 /// Polls `condition` every 100 ms until it holds or `timeout` passes.
 template <class F>
@@ -66,8 +54,9 @@ class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string nodes;
+    const std::vector<std::uint16_t> ports = cluster::free_ports(3);
     for (int i = 0; i < 3; ++i) {
-      ports_.push_back(free_port());
+      ports_.push_back(ports[static_cast<std::size_t>(i)]);
       nodes += fmt::format("{}n{}=127.0.0.1:{}", i ? "," : "", i, ports_.back());
     }
     RunResult init = vsr({"init-cluster", "--nodes", nodes});
