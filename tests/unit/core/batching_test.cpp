@@ -7,20 +7,15 @@
 
 #include <string>
 
+#include "core_test_util.hpp"
 #include "vsr/core/replica.hpp"
 
 namespace vsr::core {
 namespace {
 
-constexpr std::uint64_t kCluster = 7;
+using testing::NullApp;
 
-class NullApp final : public app::StateMachine {
- public:
-  std::string_view name() const override { return "null"; }
-  void execute(const app::Context&, std::string_view, std::string&) override {}
-  void snapshot(std::string&) const override {}
-  Result<void, std::string> restore(std::string_view) override { return {}; }
-};
+constexpr std::uint64_t kCluster = 7;
 
 Options batching_options(bool eager, std::uint32_t max_batch_size = 16) {
   Options o;
@@ -63,25 +58,8 @@ struct Primary {
   // are new (docs/vsr/protocol.md, "Replicas without metadata"), and it becomes the
   // primary of view 0 once its first metadata is durable.
   explicit Primary(const Options& o) : options(o), replica(o, ReplicaIndex{0}, app, 1) {
-    replica.open({});
-    std::uint64_t nonce = 0;
-    for (const Effect& e : replica.take_effects()) {
-      const auto* send = std::get_if<SendToReplica>(&e);
-      if (send == nullptr) continue;
-      auto m = decode(*send->message, decode_limits(o));
-      if (m.ok()) {
-        if (const auto* q = std::get_if<Recovery>(&*m)) nonce = q->nonce;
-      }
-    }
-    for (std::uint32_t i = 1; i < 3; ++i) {
-      replica.on_message(Message{
-          RecoveryResponse{View{0}, ReplicaIndex{i}, View{0}, Op{0}, Op{0}, true, false, nonce}});
-    }
-    std::uint64_t id = 0;
-    for (const Effect& e : replica.take_effects()) {
-      if (auto w = write_id_of(e)) id = *w;
-    }
-    replica.on_storage_done(id);
+    testing::open_new(replica, o);
+    replica.on_storage_done(testing::last_write(replica.take_effects()));
     EXPECT_TRUE(replica.is_primary());
   }
   // Makes `w` durable here and acknowledged by backup 1: a quorum, so it commits.

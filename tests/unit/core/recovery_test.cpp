@@ -8,20 +8,16 @@
 
 #include <algorithm>
 
+#include "core_test_util.hpp"
 #include "vsr/core/replica.hpp"
 
 namespace vsr::core {
 namespace {
 
-constexpr std::uint64_t kCluster = 5;
+using testing::last_write;
+using testing::NullApp;
 
-class NullApp final : public app::StateMachine {
- public:
-  std::string_view name() const override { return "null"; }
-  void execute(const app::Context&, std::string_view, std::string&) override {}
-  void snapshot(std::string&) const override {}
-  Result<void, std::string> restore(std::string_view) override { return {}; }
-};
+constexpr std::uint64_t kCluster = 5;
 
 Options options(std::uint32_t replicas) {
   Options o;
@@ -55,14 +51,6 @@ std::vector<T> of(const std::vector<Sent>& sent) {
     if (const T* t = std::get_if<T>(&s.message)) out.push_back(*t);
   }
   return out;
-}
-
-std::uint64_t last_write(const std::vector<Effect>& effects) {
-  std::uint64_t id = 0;
-  for (const Effect& e : effects) {
-    if (auto w = write_id_of(e)) id = std::max(id, *w);
-  }
-  return id;
 }
 
 RecoveryResponse pristine_answer(std::uint32_t from, std::uint64_t nonce, bool asking = false) {

@@ -7,10 +7,13 @@
 
 #include <algorithm>
 
+#include "core_test_util.hpp"
 #include "vsr/core/replica.hpp"
 
 namespace vsr::core {
 namespace {
+
+using testing::last_write;
 
 constexpr std::uint64_t kCluster = 5;
 
@@ -43,14 +46,6 @@ std::vector<T> effects_of(const std::vector<Effect>& effects) {
   return out;
 }
 
-std::uint64_t last_write(const std::vector<Effect>& effects) {
-  std::uint64_t id = 0;
-  for (const Effect& e : effects) {
-    if (auto w = write_id_of(e)) id = std::max(id, *w);
-  }
-  return id;
-}
-
 std::vector<Message> sent(const std::vector<Effect>& effects) {
   std::vector<Message> out;
   for (const auto& s : effects_of<SendToReplica>(effects)) {
@@ -61,20 +56,8 @@ std::vector<Message> sent(const std::vector<Effect>& effects) {
   return out;
 }
 
-/// Opens `r` empty and answers its Recovery as the other (new) replicas of a new 3-replica
-/// cluster would: it becomes a new replica.
 void open_new(Replica& r) {
-  r.open({});
-  std::uint64_t nonce = 0;
-  for (const Message& m : sent(r.take_effects())) {
-    if (const auto* q = std::get_if<Recovery>(&m)) nonce = q->nonce;
-  }
-  for (std::uint32_t i = 0; i < 3; ++i) {
-    if (i == r.self().value) continue;
-    r.on_message(Message{
-        RecoveryResponse{View{0}, ReplicaIndex{i}, View{0}, Op{0}, Op{0}, true, false, nonce}});
-  }
-  EXPECT_EQ(r.status(), Status::normal);
+  testing::open_new(r, options(3));
 }
 
 TEST(CoreReplica, QuorumSizes) {
