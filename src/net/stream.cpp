@@ -63,23 +63,47 @@ awaitable<ReadOutcome> FrameReader::next(tcp::socket& socket) {
   }
 }
 
-awaitable<asio::error_code> write_frames(tcp::socket& socket, std::span<const OutFrame> frames) {
-  std::vector<asio::const_buffer> buffers;
-  buffers.reserve(std::min(frames.size(), max_frames_per_write) * 3);
+awaitable<asio::error_code> FrameWriter::write(tcp::socket& socket,
+                                               std::span<const OutFrame> frames) {
   std::size_t i = 0;
   while (i < frames.size()) {
-    buffers.clear();
+    // Lay out up to max_frames_per_write frames: runs of small frames become one piece
+    // of scratch_; a large message is a piece of its own, between its header and trailer.
+    scratch_.clear();
+    pieces_.clear();
+    const auto copy = [&](std::string_view bytes) {
+      if (pieces_.empty() || pieces_.back().data != nullptr) {
+        pieces_.push_back(Piece{nullptr, scratch_.size(), 0});
+      }
+      scratch_.append(bytes);
+      pieces_.back().size += bytes.size();
+    };
     for (std::size_t k = 0; k < max_frames_per_write && i < frames.size(); ++k, ++i) {
       const OutFrame& f = frames[i];
-      buffers.push_back(asio::buffer(f.header.bytes.data(), f.header.size));
-      buffers.push_back(asio::buffer(f.message->data(), f.message->size()));
-      buffers.push_back(asio::buffer(FrameHeader::trailer().data(), 1));
+      copy(f.header.view());
+      if (f.message->size() <= copy_max_bytes) {
+        copy(*f.message);
+      } else {
+        pieces_.push_back(Piece{f.message->data(), 0, f.message->size()});
+      }
+      copy(FrameHeader::trailer());
     }
-    auto [ec, n] = co_await asio::async_write(socket, buffers, use_nothrow);
+    // scratch_ no longer grows: its pieces can be pointed at.
+    buffers_.clear();
+    for (const Piece& p : pieces_) {
+      buffers_.push_back(p.data != nullptr ? asio::buffer(p.data, p.size)
+                                           : asio::buffer(scratch_.data() + p.offset, p.size));
+    }
+    auto [ec, n] = co_await asio::async_write(socket, buffers_, use_nothrow);
     (void)n;
     if (ec) co_return ec;
   }
   co_return asio::error_code{};
+}
+
+awaitable<asio::error_code> write_frames(tcp::socket& socket, std::span<const OutFrame> frames) {
+  FrameWriter writer;
+  co_return co_await writer.write(socket, frames);
 }
 
 }  // namespace vsr::net

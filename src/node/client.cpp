@@ -128,6 +128,7 @@ AsyncClient::Link& AsyncClient::link(std::size_t node) {
 awaitable<void> AsyncClient::run_link(Link& l) {
   auto backoff = std::chrono::milliseconds(20);
   std::vector<net::OutFrame> batch;
+  net::FrameWriter frames;
   std::mt19937_64 rng(std::random_device{}());
   while (!closed_) {
     tcp::resolver resolver(executor_);
@@ -156,7 +157,7 @@ awaitable<void> AsyncClient::run_link(Link& l) {
                  l.queue.try_receive(
                      [&](asio::error_code, net::OutFrame f) { batch.push_back(std::move(f)); })) {
           }
-          failure = co_await net::write_frames(*socket, batch);
+          failure = co_await frames.write(*socket, batch);
           if (failure) break;  // keep `batch`: it is resent after reconnecting
           batch.clear();
         }

@@ -335,6 +335,7 @@ awaitable<void> Session::reader() {
 awaitable<void> Session::writer() {
   try {
     std::vector<net::OutFrame> batch;
+    net::FrameWriter frames;
     while (!closed_) {
       auto [ec, frame] = co_await out_.async_receive(use_nothrow);
       if (ec) break;
@@ -343,7 +344,7 @@ awaitable<void> Session::writer() {
         batch.push_back(std::move(f));
       })) {
       }
-      if (co_await net::write_frames(socket_, batch)) break;
+      if (co_await frames.write(socket_, batch)) break;
       batch.clear();
     }
   } catch (const std::exception& e) {
@@ -376,6 +377,7 @@ awaitable<void> Peer::run() {
   bool was_up = false;
   bool warned = false;
   std::vector<net::OutFrame> batch;
+  net::FrameWriter frames;
   try {
     for (;;) {
       tcp::resolver resolver(executor);
@@ -408,7 +410,7 @@ awaitable<void> Peer::run() {
               batch.push_back(std::move(f));
             })) {
             }
-            failure = co_await net::write_frames(socket, batch);
+            failure = co_await frames.write(socket, batch);
             if (failure) break;
             batch.clear();
           }
