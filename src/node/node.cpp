@@ -322,6 +322,9 @@ awaitable<void> Session::reader() {
         break;
       }
       Inbound in{shared_from_this(), r.frame.authority, std::string(r.frame.message)};
+      // Hand over without suspending while the inbox has room: a suspension per frame would
+      // put every frame of a read behind everything else queued on the io thread.
+      if (runtime_.inbox().try_send(asio::error_code{}, std::move(in))) continue;
       auto [ec] =
           co_await runtime_.inbox().async_send(asio::error_code{}, std::move(in), use_nothrow);
       if (ec) break;
