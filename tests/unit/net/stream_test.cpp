@@ -80,8 +80,8 @@ TEST(NetStream, MixedBatchesArriveWholeAndInOrder) {
   const Keyring keys = test_keys();
   // Sizes on both sides of the copy limit, and a batch longer than one write's 256 frames:
   // its small frames alone need more than 64 gathered buffers.
-  const std::vector<std::size_t> sizes = {0,    10,   FrameWriter::copy_max_bytes - 8,
-                                          FrameWriter::copy_max_bytes + 1, 5000, 3, 70000};
+  const std::vector<std::size_t> sizes = {
+      0, 10, FrameWriter::copy_max_bytes - 8, FrameWriter::copy_max_bytes + 1, 5000, 3, 70000};
   std::vector<std::vector<OutFrame>> batches(3);
   std::vector<std::string> sent;
   std::vector<KeyKind> kinds;
@@ -108,8 +108,8 @@ TEST(NetStream, MixedBatchesArriveWholeAndInOrder) {
 TEST(NetStream, EmptyBatchWritesNothing) {
   const Keyring keys = test_keys();
   std::vector<std::vector<OutFrame>> batches(2);
-  batches[1].push_back(make_out_frame(std::make_shared<const std::string>("2:ok,"),
-                                      KeyKind::client, keys.client));
+  batches[1].push_back(
+      make_out_frame(std::make_shared<const std::string>("2:ok,"), KeyKind::client, keys.client));
   const Received got = round_trip(batches, 1);
   ASSERT_FALSE(got.failed);
   ASSERT_EQ(got.messages.size(), 1u);
