@@ -270,19 +270,48 @@ class Decoder {
   // REQUIRES: `payload` is a validated dict payload. The value under `key`. Skips the
   // values of other keys by their lengths, without building them.
   static std::optional<Value> find(std::string_view payload, std::string_view key) {
-    while (!payload.empty()) {
-      std::size_t length = 0;
-      std::size_t i = 0;
-      while (payload[i] != ':') {
-        length = length * 10 + digit_value(payload[i]);
-        ++i;
+    std::size_t ignored = 0;
+    return find_from(payload, key, ignored);
+  }
+
+  // Like find(), but looks first at the entry starting at offset `cursor` of `payload` (an
+  // entry boundary), then at the whole dict; leaves `cursor` after the entry found.
+  static std::optional<Value> find_from(std::string_view payload, std::string_view key,
+                                        std::size_t& cursor) {
+    if (cursor > 0 && cursor < payload.size()) {
+      std::size_t at = cursor;
+      if (auto found = entry_at(payload, at, key)) {
+        cursor = at;
+        return found;
       }
-      const std::string_view candidate = payload.substr(i + 1, length);
-      payload.remove_prefix(i + 2 + length);
-      if (candidate == key) return trusted(payload);
-      payload.remove_prefix(encoded_size(payload));
+    }
+    for (std::size_t at = 0; at < payload.size();) {
+      if (auto found = entry_at(payload, at, key)) {
+        cursor = at;
+        return found;
+      }
     }
     return std::nullopt;
+  }
+
+  // The value of the entry at offset `at` of a validated dict payload if its key is `key`
+  // (`at` then points past the entry); else advances `at` past the entry.
+  static std::optional<Value> entry_at(std::string_view payload, std::size_t& at,
+                                       std::string_view key) {
+    std::string_view rest = payload.substr(at);
+    std::size_t length = 0;
+    std::size_t i = 0;
+    while (rest[i] != ':') {
+      length = length * 10 + digit_value(rest[i]);
+      ++i;
+    }
+    const std::string_view candidate = rest.substr(i + 1, length);
+    rest.remove_prefix(i + 2 + length);
+    const std::size_t value_size = encoded_size(rest);
+    const std::size_t entry_size = i + 2 + length + value_size;
+    at += entry_size;
+    if (candidate != key) return std::nullopt;
+    return trusted(rest);
   }
 
   // REQUIRES: `payload` is a validated container payload. How many values it holds.
@@ -556,6 +585,11 @@ std::optional<Value> Value::find(std::string_view key) const {
   return Decoder::find(payload_, key);
 }
 
+std::optional<Value> Value::find_from(std::string_view key, std::size_t& cursor) const {
+  VSR_ASSERT_MSG(is_dict(), "Value::find_from() on a value that is not a dict");
+  return Decoder::find_from(payload_, key, cursor);
+}
+
 ListRange::Iterator& ListRange::Iterator::operator++() {
   VSR_ASSERT_MSG(!rest_.empty(), "ListRange::Iterator advanced past the end");
   rest_.remove_prefix(current_.encoded().size());
@@ -747,12 +781,12 @@ FieldReader::FieldReader(Value value, std::string_view what) : value_(value), wh
 
 std::optional<Value> FieldReader::optional(std::string_view key) const {
   if (!value_.is_dict()) return std::nullopt;
-  return value_.find(key);
+  return value_.find_from(key, cursor_);
 }
 
 std::optional<Value> FieldReader::require(std::string_view key, Tag tag, const char* type_name) {
   if (!ok()) return std::nullopt;
-  const std::optional<Value> found = value_.find(key);
+  const std::optional<Value> found = value_.find_from(key, cursor_);
   if (!found) {
     fail_field(key, "is missing");
     return std::nullopt;

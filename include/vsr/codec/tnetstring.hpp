@@ -116,6 +116,10 @@ class Value {
   DictRange entries() const;
   /// REQUIRES: is_dict(). The value under `key`, if present.
   std::optional<Value> find(std::string_view key) const;
+  /// REQUIRES: is_dict(); `cursor` is 0 or was set by an earlier call on this value. Like
+  /// find(), but first tries the entry at `cursor` and leaves `cursor` just after the
+  /// entry found: reading the fields in their encoded order compares one key per field.
+  std::optional<Value> find_from(std::string_view key, std::size_t& cursor) const;
 
   /// The whole encoded value (length, payload and tag): splice it into another encoding
   /// with Encoder::raw(), or hash it, without re-encoding.
@@ -295,6 +299,7 @@ class FieldReader {
   Value value_;
   std::string what_;
   std::string error_;
+  mutable std::size_t cursor_ = 0;  // after the field read last (Value::find_from)
 };
 
 }  // namespace vsr::tnet

@@ -64,6 +64,19 @@ TEST_F(TnetFieldReader, ReadsEveryType) {
   EXPECT_EQ(r.error(), "");
 }
 
+TEST_F(TnetFieldReader, ReadsFieldsInAnyOrder) {
+  FieldReader r(value_, "metadata");
+  EXPECT_TRUE(r.optional("nothing")->is_null());
+  EXPECT_EQ(r.bytes("text"), "t");
+  EXPECT_EQ(r.integer("view"), 7);
+  EXPECT_TRUE(r.boolean("up"));
+  EXPECT_EQ(r.bytes("name"), "n1");
+  EXPECT_EQ(r.bytes("name"), "n1");
+  EXPECT_FALSE(r.optional("absent").has_value());
+  EXPECT_EQ(r.floating("ratio"), 0.5);
+  EXPECT_TRUE(r.ok());
+}
+
 TEST_F(TnetFieldReader, NotADict) {
   FieldReader r(*decode("1:7#"), "cluster config");
   EXPECT_FALSE(r.ok());

@@ -148,6 +148,26 @@ TEST(TnetVectors, FindMatchesKeysNotValues) {
   EXPECT_FALSE(dict.find("").has_value());
 }
 
+TEST(TnetVectors, FindFromFindsEveryKeyInAnyOrder) {
+  // {"a": "b", "l": ["b"], "b": 1}: in encoded order each lookup starts at the cursor; out
+  // of order, repeated, or missing keys fall back to the whole dict.
+  const Value dict = must_decode("27:1:a,1:b,1:l,4:1:b,]1:b,1:1#}");
+  const std::vector<std::vector<std::string_view>> orders = {
+      {"a", "l", "b"}, {"b", "l", "a"}, {"l", "a", "b", "b", "a"}, {"b", "x", "a", "l"}};
+  for (const auto& order : orders) {
+    std::size_t cursor = 0;
+    for (const std::string_view key : order) {
+      const auto found = dict.find_from(key, cursor);
+      if (key == "x") {
+        EXPECT_FALSE(found.has_value());
+        continue;
+      }
+      ASSERT_TRUE(found.has_value()) << key;
+      EXPECT_EQ(found->encoded(), dict.find(key)->encoded()) << key;
+    }
+  }
+}
+
 TEST(TnetVectors, NestedContainerSizesAndEncodedViews) {
   const std::string input = "26:1:a,15:3:0:],6:0:~0:~]]0:}]";
   const Value outer = must_decode(input);
