@@ -13,6 +13,7 @@
 #include "vsr/codec/tnetstring.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -348,6 +349,34 @@ struct Frame {
   bool expect_key = true;  // dict only: the next child is a key
 };
 
+// A stack that holds its first N elements inline and spills into the heap beyond them:
+// the validator's container stack, which is shallow for every message vsr sends.
+template <class T, std::size_t N>
+class SmallStack {
+ public:
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+  T& back() { return size_ <= N ? inline_[size_ - 1] : spill_.back(); }
+  void push_back(const T& value) {
+    if (size_ < N) {
+      inline_[size_] = value;
+    } else {
+      spill_.push_back(value);
+    }
+    ++size_;
+  }
+  void pop_back() {
+    VSR_ASSERT(size_ > 0);
+    if (size_ > N) spill_.pop_back();
+    --size_;
+  }
+
+ private:
+  std::array<T, N> inline_{};
+  std::vector<T> spill_;  // elements N, N+1, ...
+  std::size_t size_ = 0;
+};
+
 class Validator {
  public:
   Validator(std::string_view input, const Limits& limits) : input_(input), limits_(limits) {}
@@ -487,21 +516,30 @@ class Validator {
   // dicts compare pairs; large ones sort (key, offset) so that a hostile million-key dict
   // costs O(n log n), not O(n^2). Reports the earliest key that repeats an earlier one.
   MaybeError check_duplicate_keys(const Frame& frame) {
+    // The keys of a small dict stay in small_keys_; a larger one spills into keys_, so
+    // the messages of the hot path are checked without allocating.
+    std::size_t count = 0;
     keys_.clear();
     std::string_view rest = input_.substr(frame.payload, frame.end - frame.payload);
     while (!rest.empty()) {
       const Value key = Decoder::trusted(rest);
       const auto offset = static_cast<std::size_t>(rest.data() - input_.data());
-      keys_.emplace_back(key.payload(), offset);
+      if (count < small_keys_.size()) {
+        small_keys_[count] = {key.payload(), offset};
+      } else {
+        if (count == small_keys_.size()) keys_.assign(small_keys_.begin(), small_keys_.end());
+        keys_.emplace_back(key.payload(), offset);
+      }
+      ++count;
       rest.remove_prefix(key.encoded().size());
       rest.remove_prefix(Decoder::encoded_size(rest));
     }
     std::size_t duplicate = std::string_view::npos;
-    if (keys_.size() <= pairwise_key_check_max) {
-      for (std::size_t j = 1; j < keys_.size() && duplicate == std::string_view::npos; ++j) {
+    if (count <= pairwise_key_check_max) {
+      for (std::size_t j = 1; j < count && duplicate == std::string_view::npos; ++j) {
         for (std::size_t i = 0; i < j; ++i) {
-          if (keys_[i].first == keys_[j].first) {
-            duplicate = keys_[j].second;
+          if (small_keys_[i].first == small_keys_[j].first) {
+            duplicate = small_keys_[j].second;
             break;
           }
         }
@@ -518,11 +556,14 @@ class Validator {
     return error(Errc::duplicate_key, duplicate);
   }
 
+  using KeyAt = std::pair<std::string_view, std::size_t>;  // a key and its offset
+
   std::string_view input_;
   const Limits& limits_;
-  std::vector<Frame> stack_;  // open containers, innermost last; size() is the depth
-  std::size_t elements_ = 0;  // list items and dict entries seen so far
-  std::vector<std::pair<std::string_view, std::size_t>> keys_;  // scratch: one dict's keys
+  SmallStack<Frame, 8> stack_;  // open containers, innermost last; size() is the depth
+  std::size_t elements_ = 0;    // list items and dict entries seen so far
+  std::array<KeyAt, pairwise_key_check_max> small_keys_;  // scratch: a small dict's keys
+  std::vector<KeyAt> keys_;                               // scratch: a large dict's keys
 };
 
 }  // namespace

@@ -117,13 +117,17 @@ bool equivalent(const Value& a, const Value& b) {
       if (a.size() != b.size()) return false;
       std::size_t count = 0;
       auto it = b.entries().begin();
+      std::size_t cursor = 0;
       for (const Entry entry : a.entries()) {
         if (it == b.entries().end()) return false;
         const Entry other = *it;
         if (entry.key != other.key || !equivalent(entry.value, other.value)) return false;
-        // Keys are unique, so find() must land on this very entry.
+        // Keys are unique, so find() must land on this very entry, and so must find_from()
+        // walking the entries in order.
         const auto found = a.find(entry.key);
         if (!found || found->encoded().data() != entry.value.encoded().data()) return false;
+        const auto next = a.find_from(entry.key, cursor);
+        if (!next || next->encoded().data() != entry.value.encoded().data()) return false;
         ++it;
         ++count;
       }
