@@ -345,7 +345,7 @@ void Replica::on_message(std::string_view bytes) {
   check_invariants();
 }
 
-void Replica::on_message(const Message& message) {
+void Replica::on_message(Message message) {
   Bytes shared;
   if (std::holds_alternative<Prepare>(message)) {
     shared = make_bytes(encode(options_.cluster_id, message));
@@ -354,7 +354,7 @@ void Replica::on_message(const Message& message) {
   check_invariants();
 }
 
-void Replica::dispatch(const Message& message, const Bytes& bytes) {
+void Replica::dispatch(Message& message, const Bytes& bytes) {
   // Messages that claim to come from this replica are foreign (a misrouted or forged frame).
   bool from_self = std::visit(
       [&](const auto& m) {
@@ -388,7 +388,7 @@ void Replica::dispatch(const Message& message, const Bytes& bytes) {
     birth_hold_ = false;  // no longer the primary of view 0: nothing to hold
   }
   std::visit(Overloaded{
-                 [&](const Request& m) { on_request(m); },
+                 [&](Request& m) { on_request(std::move(m)); },
                  [&](const Reply& m) { on_reply(m); },
                  [&](const Prepare& m) { on_prepare(m, bytes); },
                  [&](const PrepareOk& m) { on_prepare_ok(m); },

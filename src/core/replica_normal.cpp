@@ -13,7 +13,7 @@
 
 namespace vsr::core {
 
-void Replica::on_request(const Request& m) {
+void Replica::on_request(Request m) {
   if (!is_primary()) {
     counters_.dropped_messages += 1;  // clients retry to every replica and find the primary
     return;
@@ -48,7 +48,7 @@ void Replica::on_request(const Request& m) {
   }
   if (queue_.empty()) queue_since_tick_ = now_;
   inflight_requests_[m.client_id] = m.request_no;
-  queue_.push_back(m);
+  queue_.push_back(std::move(m));
   // A full batch goes at once; a partial one waits for the end of this burst of input
   // (take_effects) or for its delay (tick), so that requests arriving together share it.
   if (queue_.size() >= options_.max_batch_size) flush_batch(false);

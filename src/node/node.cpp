@@ -668,7 +668,7 @@ void Runtime::handle_client(Inbound& in) {
     return;
   }
   route(request->client_id, in.session);
-  replica_.on_message(*decoded);
+  replica_.on_message(std::move(*decoded));
 }
 
 void Runtime::answer_status(Inbound& in) {

@@ -72,7 +72,7 @@ class Replica {
   /// A message from a peer replica or a client, as received. Invalid input is counted and
   /// dropped.
   void on_message(std::string_view bytes);
-  void on_message(const Message& message);
+  void on_message(Message message);
 
   /// Storage effects with write id <= `write_id` are durable.
   void on_storage_done(std::uint64_t write_id);
@@ -133,7 +133,8 @@ class Replica {
   };
 
   // --- replica.cpp ---
-  void dispatch(const Message& message, const Bytes& bytes);
+  /// Consumes `message`: a request's strings move into the batch queue.
+  void dispatch(Message& message, const Bytes& bytes);
   void emit(Effect effect);
   void send(ReplicaIndex to, const Message& message);
   void send(ReplicaIndex to, const Bytes& bytes);
@@ -160,7 +161,7 @@ class Replica {
   Checksum checksum_below(Op op) const;
 
   // --- replica_normal.cpp ---
-  void on_request(const Request& m);
+  void on_request(Request m);
   void on_prepare(const Prepare& m, const Bytes& bytes);
   void on_prepare_ok(const PrepareOk& m);
   void on_commit(const Commit& m);
