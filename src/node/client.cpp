@@ -145,7 +145,7 @@ awaitable<void> AsyncClient::run_link(Link& l) {
         socket->set_option(tcp::no_delay(true), ignored);
         l.socket = socket;
         l.connected = true;
-        backoff = std::chrono::milliseconds(20);
+        const auto connected_at = Clock::now();
         asio::co_spawn(executor_, read_link(l, socket), asio::detached);
         for (;;) {
           if (batch.empty()) {
@@ -163,6 +163,10 @@ awaitable<void> AsyncClient::run_link(Link& l) {
         }
         l.connected = false;
         socket->close(ignored);
+        // Only a connection that stayed up resets the backoff (see the daemon's peers).
+        if (Clock::now() - connected_at >= std::chrono::seconds(1)) {
+          backoff = std::chrono::milliseconds(20);
+        }
       }
     }
     if (closed_) co_return;

@@ -397,7 +397,7 @@ awaitable<void> Peer::run() {
           connected_ = true;
           was_up = true;
           warned = false;
-          backoff = RuntimeLimits::backoff_min;
+          const auto connected_at = std::chrono::steady_clock::now();
           spdlog::info("peer {} up ({})", node_.name, node_.address.to_string());
           // The link opens with a hello, so the peer can refuse a different app set.
           const net::OutFrame hello = runtime_.hello_frame();
@@ -419,6 +419,11 @@ awaitable<void> Peer::run() {
           }
           connected_ = false;
           batch.clear();  // what was in flight is lost, as on any network; the core resends
+          // Only a link that stayed up resets the backoff: one that is accepted and closed
+          // at once (a peer refusing us, a middlebox) is retried ever more slowly.
+          if (std::chrono::steady_clock::now() - connected_at >= RuntimeLimits::backoff_max) {
+            backoff = RuntimeLimits::backoff_min;
+          }
         }
       }
       if (was_up || !warned) {
