@@ -69,6 +69,24 @@ bool eventually(F condition, std::chrono::milliseconds timeout) {
   return condition();
 }
 
+/// Every node in `which` of `status` (the JSON of `vsr status --json`) reachable, in
+/// normal status, with the same commit >= `commit_min` and the same state digest.
+inline bool converged_in(const nlohmann::json& status, const std::vector<int>& which,
+                         std::uint64_t commit_min) {
+  if (!status.contains("nodes")) return false;
+  std::optional<std::pair<std::uint64_t, std::string>> seen;
+  for (int i : which) {
+    const nlohmann::json& n = status["nodes"][static_cast<std::size_t>(i)];
+    if (!n.value("reachable", false) || n["status"] != "normal") return false;
+    auto here =
+        std::make_pair(n["commit"].get<std::uint64_t>(), n["state_digest"].get<std::string>());
+    if (here.first < commit_min) return false;
+    if (seen && *seen != here) return false;
+    seen = here;
+  }
+  return true;
+}
+
 /// Three replicas n0..n2 in a private directory.
 class LocalCluster {
  public:
@@ -129,19 +147,7 @@ class LocalCluster {
 
   /// Every node in `which` reachable, normal, with equal commit >= `commit_min` and digest.
   bool converged(const std::vector<int>& which, std::uint64_t commit_min) const {
-    nlohmann::json s = status();
-    if (!s.contains("nodes")) return false;
-    std::optional<std::pair<std::uint64_t, std::string>> seen;
-    for (int i : which) {
-      const nlohmann::json& n = s["nodes"][static_cast<std::size_t>(i)];
-      if (!n.value("reachable", false) || n["status"] != "normal") return false;
-      auto here =
-          std::make_pair(n["commit"].get<std::uint64_t>(), n["state_digest"].get<std::string>());
-      if (here.first < commit_min) return false;
-      if (seen && *seen != here) return false;
-      seen = here;
-    }
-    return true;
+    return converged_in(status(), which, commit_min);
   }
 
   /// The highest commit any reachable node reports.

@@ -95,20 +95,8 @@ class ClusterTest : public ::testing::Test {
   }
 
   /// Every node in `which` reachable, normal, with equal commit >= `commit_min` and digest.
-  bool converged(std::vector<int> which, std::uint64_t commit_min) {
-    Json s = status();
-    if (!s.contains("nodes")) return false;
-    std::optional<std::pair<std::uint64_t, std::string>> seen;
-    for (int i : which) {
-      const Json& n = s["nodes"][static_cast<std::size_t>(i)];
-      if (!n["reachable"].get<bool>() || n["status"] != "normal") return false;
-      auto here =
-          std::make_pair(n["commit"].get<std::uint64_t>(), n["state_digest"].get<std::string>());
-      if (here.first < commit_min) return false;
-      if (seen && *seen != here) return false;
-      seen = here;
-    }
-    return true;
+  bool converged(const std::vector<int>& which, std::uint64_t commit_min) {
+    return cluster::converged_in(status(), which, commit_min);
   }
 
   std::uint64_t max_commit() {

@@ -186,23 +186,6 @@ class PartitionTest : public ::testing::Test {
     return true;
   }
 
-  /// Every node in `which` reachable, normal, with equal commit >= `commit_min` and digest.
-  bool converged(const std::vector<int>& which, std::uint64_t commit_min) {
-    Json s = status();
-    if (!s.contains("nodes")) return false;
-    std::optional<std::pair<std::uint64_t, std::string>> seen;
-    for (int i : which) {
-      const Json& n = s["nodes"][static_cast<std::size_t>(i)];
-      if (!n.value("reachable", false) || n["status"] != "normal") return false;
-      auto here =
-          std::make_pair(n["commit"].get<std::uint64_t>(), n["state_digest"].get<std::string>());
-      if (here.first < commit_min) return false;
-      if (seen && *seen != here) return false;
-      seen = here;
-    }
-    return true;
-  }
-
   std::uint64_t commit_of(int i) {
     Json s = status();
     if (!s.contains("nodes")) return 0;
@@ -240,7 +223,7 @@ TEST_F(PartitionTest, AnIsolatedReplicaCatchesUpWhenThePartitionHeals) {
   partition(false);
   EXPECT_TRUE(eventually(
       [&] {
-        return converged({0, 1, 2}, commit);
+        return cluster::converged_in(status(), {0, 1, 2}, commit);
       },
       30s))
       << status().dump() << logs();

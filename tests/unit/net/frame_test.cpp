@@ -8,18 +8,10 @@
 
 #include <string>
 
+#include "test_keys.hpp"
+
 namespace vsr::net {
 namespace {
-
-Keyring test_keys() {
-  Keyring keys;
-  for (std::size_t i = 0; i < key_size; ++i) {
-    keys.replica.bytes[i] = static_cast<unsigned char>(i);
-    keys.client.bytes[i] = static_cast<unsigned char>(100 + i);
-  }
-  keys.has_replica = true;
-  return keys;
-}
 
 constexpr std::size_t limit = 1 << 20;
 

@@ -11,18 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "test_keys.hpp"
+
 namespace vsr::net {
 namespace {
-
-Keyring test_keys() {
-  Keyring keys;
-  for (std::size_t i = 0; i < key_size; ++i) {
-    keys.replica.bytes[i] = static_cast<unsigned char>(i);
-    keys.client.bytes[i] = static_cast<unsigned char>(50 + i);
-  }
-  keys.has_replica = true;
-  return keys;
-}
 
 // A tnetstring byte string of `size` payload bytes, its content derived from `seed`.
 std::string message_of(std::size_t size, std::size_t seed) {
