@@ -202,6 +202,16 @@ void add_bench(CLI::App& app, GlobalOptions& globals) {
       ->check(CLI::Range(0.01, 3600.0))
       ->capture_default_str();
   command->add_flag("--json", options->json, "One JSON object on stdout");
+  command->footer(fmt::format(
+      "Each client has its own client id and one request outstanding at a time, like an\n"
+      "application; client i repeats `bank add bench-<i> 1` (bench writes to the bank\n"
+      "accounts bench-0, bench-1, ...). All clients share one connection per node. Latency\n"
+      "is measured from send to reply; a request without a reply before --timeout counts\n"
+      "as unknown. A progress bar goes to stderr, the summary to stdout.\n\n"
+      "Examples:\n"
+      "  vsr bench --clients 64 --duration 10\n"
+      "  vsr bench --clients 1 --requests 5000 --json\n\n{}",
+      command->get_footer()));
   command->callback([&globals, options] {
     globals.run = [&globals, options] { return run_bench(globals, *options); };
   });

@@ -96,6 +96,16 @@ TEST(CliFrame, EveryAppCommandHelpShowsExamples) {
   }
 }
 
+TEST(CliFrame, BenchHelpSaysWhatItWritesAndShowsExamples) {
+  RunResult result = run_vsr({"bench", "--help"});
+  EXPECT_EQ(result.status.code, 0);
+  EXPECT_THAT(result.out, HasSubstr("bench-<i>"));
+  EXPECT_THAT(result.out, HasSubstr("one request outstanding"));
+  EXPECT_THAT(result.out, HasSubstr("Examples:"));
+  EXPECT_THAT(result.out, HasSubstr("vsr bench --clients"));
+  EXPECT_THAT(result.out, HasSubstr("Exit codes"));
+}
+
 TEST(CliFrame, InitClusterHelpShowsEveryOptionWithDefaults) {
   RunResult result = run_vsr({"init-cluster", "--help"});
   EXPECT_EQ(result.status.code, 0);
