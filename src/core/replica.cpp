@@ -390,7 +390,7 @@ void Replica::dispatch(Message& message, const Bytes& bytes) {
   std::visit(Overloaded{
                  [&](Request& m) { on_request(std::move(m)); },
                  [&](const Reply& m) { on_reply(m); },
-                 [&](const Prepare& m) { on_prepare(m, bytes); },
+                 [&](Prepare& m) { on_prepare(m, bytes); },
                  [&](const PrepareOk& m) { on_prepare_ok(m); },
                  [&](const Commit& m) { on_commit(m); },
                  [&](const StartViewChange& m) { on_start_view_change(m); },
@@ -606,13 +606,20 @@ void Replica::execute_committed() {
   if (options_.bug == InjectedBug::execute_before_commit && primary_of(view_) != self_) limit = op_;
   while (commit_min_ < limit) {
     const Op op = next(commit_min_);
-    const Slot* slot = slot_at(op);
-    if (slot == nullptr || !slot->body || !slot->header) break;
+    auto found = log_.find(op.value);
+    if (found == log_.end()) break;
+    Slot* slot = &found->second;
+    if (!slot->body || !slot->header) break;
     if (op < chain_low_ && options_.bug != InjectedBug::execute_before_commit) break;
     if (slot->header->parent != commit_min_checksum_) break;
-    auto prepare = decode_prepare(*slot->body, limits_);
-    VSR_ASSERT_MSG(prepare.ok(), "a verified prepare no longer decodes");
-    execute_op(op, *prepare);
+    if (slot->batch && slot->batch_of == slot->checksum) {
+      execute_op(op, slot->header->timestamp_ms, *slot->batch);
+    } else {
+      auto prepare = decode_prepare(*slot->body, limits_);
+      VSR_ASSERT_MSG(prepare.ok(), "a verified prepare no longer decodes");
+      execute_op(op, prepare->header.timestamp_ms, prepare->batch);
+    }
+    slot->batch.reset();
     commit_min_ = op;
     commit_min_checksum_ = *slot->checksum;
     counters_.ops_committed += 1;
@@ -620,9 +627,10 @@ void Replica::execute_committed() {
   }
 }
 
-void Replica::execute_op(Op op, const Prepare& prepare) {
+void Replica::execute_op(Op op, std::uint64_t timestamp_ms,
+                         const std::vector<BatchRequest>& batch) {
   const bool primary = is_primary();
-  for (const BatchRequest& req : prepare.batch) {
+  for (const BatchRequest& req : batch) {
     ExecuteOutcome outcome = clients_.begin_execute(req.client_id, req.request_no, op);
     if (outcome.evicted_client && primary) {
       // The eviction notice names the op that evicted the session, so that the client can
@@ -649,7 +657,7 @@ void Replica::execute_op(Op op, const Prepare& prepare) {
         break;
       case ExecuteOutcome::Kind::execute: {
         std::string result;
-        app::Context context{op.value, prepare.header.timestamp_ms, req.client_id};
+        app::Context context{op.value, timestamp_ms, req.client_id};
         app_.execute(context, req.operation, result);
         counters_.requests_executed += 1;
         if (primary) send_reply(req.client_id, req.request_no, op, ReplyStatus::ok, result);

@@ -92,6 +92,8 @@ void Replica::prepare_batch() {
   slot.checksum = p.header.checksum;
   slot.header = p.header;
   slot.body = bytes;
+  slot.batch = std::make_shared<const std::vector<BatchRequest>>(std::move(p.batch));
+  slot.batch_of = p.header.checksum;
   op_ = p.header.op;
   Slot& stored = log_[op_.value] = std::move(slot);
   flush_wal();
@@ -103,7 +105,7 @@ void Replica::prepare_batch() {
   queue_since_tick_ = now_;
 }
 
-void Replica::on_prepare(const Prepare& m, const Bytes& bytes) {
+void Replica::on_prepare(Prepare& m, const Bytes& bytes) {
   if (status_ == Status::recovering) {
     counters_.dropped_messages += 1;
     return;
@@ -157,6 +159,8 @@ void Replica::on_prepare(const Prepare& m, const Bytes& bytes) {
   slot.checksum = m.header.checksum;
   slot.header = m.header;
   slot.body = bytes;
+  slot.batch = std::make_shared<const std::vector<BatchRequest>>(std::move(m.batch));
+  slot.batch_of = m.header.checksum;
   if (op > op_) op_ = op;
   if (slot.corrupt && slot.in_wal && op <= wal_head_) {
     write_prepare(slot, op);  // rewrite the unreadable entry in place

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -119,6 +120,11 @@ class Replica {
     std::uint64_t write_id = 0;           ///< pending WAL write of body (0: none)
     bool corrupt = false;                 ///< disk had something unreadable here
     bool in_wal = false;  ///< the WAL holds (or a write in flight will hold) this body
+    /// The batch of the prepare with checksum `batch_of`, kept from when it was built or
+    /// received so that executing it need not decode `body` again; dropped once executed.
+    /// Used only while batch_of equals `checksum`.
+    std::shared_ptr<const std::vector<BatchRequest>> batch;
+    Checksum batch_of;
   };
 
   /// The primary's bookkeeping for one uncommitted op.
@@ -150,7 +156,7 @@ class Replica {
   void forget_slot(Op op, Slot& slot, const Checksum& expected);
   void wal_forget_from(Op op);
   void execute_committed();
-  void execute_op(Op op, const Prepare& prepare);
+  void execute_op(Op op, std::uint64_t timestamp_ms, const std::vector<BatchRequest>& batch);
   void maybe_checkpoint(Op op, const Checksum& checksum);
   void restore(const DurableState& state);
   void load_wal(const DurableState& state);
@@ -162,7 +168,8 @@ class Replica {
 
   // --- replica_normal.cpp ---
   void on_request(Request m);
-  void on_prepare(const Prepare& m, const Bytes& bytes);
+  /// Consumes `m`'s batch when it extends the log.
+  void on_prepare(Prepare& m, const Bytes& bytes);
   void on_prepare_ok(const PrepareOk& m);
   void on_commit(const Commit& m);
   void on_reply(const Reply& m);
