@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "vsr/base/assert.hpp"
+#include "vsr/base/small_stack.hpp"
 
 namespace vsr::tnet {
 
@@ -347,34 +348,6 @@ struct Frame {
   std::size_t next = 0;     // where the next child starts
   bool dict = false;
   bool expect_key = true;  // dict only: the next child is a key
-};
-
-// A stack that holds its first N elements inline and spills into the heap beyond them:
-// the validator's container stack, which is shallow for every message vsr sends.
-template <class T, std::size_t N>
-class SmallStack {
- public:
-  bool empty() const { return size_ == 0; }
-  std::size_t size() const { return size_; }
-  T& back() { return size_ <= N ? inline_[size_ - 1] : spill_.back(); }
-  void push_back(const T& value) {
-    if (size_ < N) {
-      inline_[size_] = value;
-    } else {
-      spill_.push_back(value);
-    }
-    ++size_;
-  }
-  void pop_back() {
-    VSR_ASSERT(size_ > 0);
-    if (size_ > N) spill_.pop_back();
-    --size_;
-  }
-
- private:
-  std::array<T, N> inline_{};
-  std::vector<T> spill_;  // elements N, N+1, ...
-  std::size_t size_ = 0;
 };
 
 class Validator {

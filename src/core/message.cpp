@@ -101,6 +101,9 @@ struct EncodeVisitor {
     field(e, "operation", m.operation);
   }
   void operator()(const Reply& m) {
+    (*this)(ReplyFields{m.view, m.replica, m.client_id, m.request_no, m.op, m.status, m.result});
+  }
+  void operator()(const ReplyFields& m) {
     common(e, cluster, "reply");
     field(e, "view", m.view.value);
     field(e, "replica", m.replica.value);
@@ -647,8 +650,30 @@ void encode(std::uint64_t cluster_id, const Message& message, std::string& out) 
   VSR_ASSERT(e.complete());
 }
 
-std::string encode(std::uint64_t cluster_id, const Message& message) {
+std::string encode_reply(std::uint64_t cluster_id, const ReplyFields& reply) {
   std::string out;
+  out.reserve(256 + reply.client_id.size() + reply.result.size());
+  tnet::Encoder e(out);
+  e.begin_dict();
+  EncodeVisitor{e, cluster_id}(reply);
+  e.end_dict();
+  return out;
+}
+
+std::string encode(std::uint64_t cluster_id, const Message& message) {
+  // Room for the whole message up front: growing the string as fields are appended
+  // would reallocate it several times per reply and per prepare.
+  std::size_t hint = 256;
+  if (const auto* prepare = std::get_if<Prepare>(&message)) {
+    for (const BatchRequest& r : prepare->batch)
+      hint += 48 + r.client_id.size() + r.operation.size();
+  } else if (const auto* reply = std::get_if<Reply>(&message)) {
+    hint += reply->client_id.size() + reply->result.size();
+  } else if (const auto* request = std::get_if<Request>(&message)) {
+    hint += request->client_id.size() + request->operation.size();
+  }
+  std::string out;
+  out.reserve(hint);
   encode(cluster_id, message, out);
   return out;
 }

@@ -657,6 +657,7 @@ void Replica::execute_op(Op op, std::uint64_t timestamp_ms,
         break;
       case ExecuteOutcome::Kind::execute: {
         std::string result;
+        result.reserve(128);  // an app's reply is usually small: one allocation
         app::Context context{op.value, timestamp_ms, req.client_id};
         app_.execute(context, req.operation, result);
         counters_.requests_executed += 1;

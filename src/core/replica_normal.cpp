@@ -284,9 +284,8 @@ void Replica::backup_tick() {
 
 void Replica::send_reply(const std::string& client_id, RequestNo request_no, Op op,
                          ReplyStatus status, const std::string& result) {
-  Reply reply{view_, self_, client_id, request_no, op, status, result};
-  effects_.push_back(
-      SendToClient{client_id, make_bytes(encode(options_.cluster_id, Message{reply}))});
+  const ReplyFields reply{view_, self_, client_id, request_no, op, status, result};
+  effects_.push_back(SendToClient{client_id, make_bytes(encode_reply(options_.cluster_id, reply))});
 }
 
 void Replica::request_start_view(View view) {

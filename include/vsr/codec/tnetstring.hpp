@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "vsr/base/result.hpp"
+#include "vsr/base/small_stack.hpp"
 
 namespace vsr::tnet {
 
@@ -261,7 +262,7 @@ class Encoder {
   void end_container(bool dict);
 
   std::string& out_;
-  std::vector<Open> open_;  // the open containers, innermost last
+  SmallStack<Open, 8> open_;  // the open containers, innermost last
 };
 
 /// Reads typed fields out of a dict and remembers the first problem, so that a decoder of

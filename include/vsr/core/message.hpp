@@ -227,6 +227,20 @@ const char* message_name(const Message& message);
 void encode(std::uint64_t cluster_id, const Message& message, std::string& out);
 std::string encode(std::uint64_t cluster_id, const Message& message);
 
+/// A reply's fields as views, for encoding one without copying its strings into a Reply.
+struct ReplyFields {
+  View view;
+  ReplicaIndex replica;
+  std::string_view client_id;
+  RequestNo request_no;
+  Op op;
+  ReplyStatus status = ReplyStatus::ok;
+  std::string_view result;
+};
+
+/// The encoding of the Reply with these fields (what encode() makes of it).
+std::string encode_reply(std::uint64_t cluster_id, const ReplyFields& reply);
+
 /// Fills body_checksum and checksum of a prepare from its fields and batch.
 void seal_prepare(std::uint64_t cluster_id, Prepare& prepare);
 

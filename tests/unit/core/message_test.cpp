@@ -101,6 +101,24 @@ TEST(CoreMessage, EveryKindRoundTrips) {
   }
 }
 
+TEST(CoreMessage, EncodeReplyEqualsEncodingTheReply) {
+  for (ReplyStatus status : {ReplyStatus::ok, ReplyStatus::stale_request, ReplyStatus::evicted}) {
+    const Reply reply{View{7},
+                      ReplicaIndex{1},
+                      "client-9",
+                      RequestNo{12},
+                      Op{40},
+                      status,
+                      status == ReplyStatus::ok ? "2:ok,4:true!}" : ""};
+    const std::string bytes =
+        encode_reply(kCluster, ReplyFields{reply.view, reply.replica, reply.client_id,
+                                           reply.request_no, reply.op, reply.status, reply.result});
+    EXPECT_EQ(bytes, encode(kCluster, Message{reply}));
+    const Message back = round_trip(Message{reply});
+    EXPECT_EQ(encode(kCluster, back), bytes);
+  }
+}
+
 TEST(CoreMessage, RejectsAnotherClusterAndVersion) {
   std::string bytes = encode(kCluster + 1, Message{RequestStartView{View{1}, ReplicaIndex{0}}});
   auto r = decode(bytes, limits());
