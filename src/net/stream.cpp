@@ -10,6 +10,9 @@ namespace {
 
 constexpr std::size_t initial_buffer_bytes = 64 * 1024;
 constexpr std::size_t max_frames_per_write = 256;
+// What a FrameWriter's copy buffer may keep between writes (it grows to at most
+// max_frames_per_write small frames, ~256 KiB, during one).
+constexpr std::size_t scratch_keep_bytes = 64 * 1024;
 
 }  // namespace
 
@@ -97,6 +100,11 @@ awaitable<asio::error_code> FrameWriter::write(tcp::socket& socket,
     auto [ec, n] = co_await asio::async_write(socket, buffers_, use_nothrow);
     (void)n;
     if (ec) co_return ec;
+  }
+  // A burst of many frames may have grown the buffer; an idle connection keeps little.
+  if (scratch_.capacity() > scratch_keep_bytes) {
+    scratch_.clear();
+    scratch_.shrink_to_fit();
   }
   co_return asio::error_code{};
 }
