@@ -99,14 +99,13 @@ std::string encode_list() {
 }
 
 Result<app::Json, std::string> format_json(Command command, const app::Reply& reply) {
-  if (!reply.ok) return app::error_json(reply);
-  if (auto checked = human_result(command, reply.result); !checked) return fail(checked.error());
-  return app::Json{{"ok", true}, {"result", app::to_json(reply.result)}};
+  return app::format_json_with(reply,
+                               [&](const tnet::Value& r) { return human_result(command, r); });
 }
 
 Result<std::string, std::string> format_human(Command command, const app::Reply& reply) {
-  if (!reply.ok) return app::error_text(reply);
-  return human_result(command, reply.result);
+  return app::format_human_with(reply,
+                                [&](const tnet::Value& r) { return human_result(command, r); });
 }
 
 }  // namespace vsr::apps::bank

@@ -92,6 +92,24 @@ std::string error_text(const Reply& reply);
 /// encoded order), null null. Formatters use it once they have checked a result's shape.
 Json to_json(const tnet::Value& value);
 
+/// An app command's JSON output: the refusal's JSON, or {"ok":true,"result":...} once
+/// `human` (the app's reader of an ok result, returning its human text) accepts the
+/// result's shape. Err: what `human` found wrong.
+template <class Human>
+Result<Json, std::string> format_json_with(const Reply& reply, Human human) {
+  if (!reply.ok) return error_json(reply);
+  if (auto checked = human(reply.result); !checked) return fail(checked.error());
+  return Json{{"ok", true}, {"result", to_json(reply.result)}};
+}
+
+/// An app command's human output: the refusal's text ("code: message", for stderr), or
+/// what `human` makes of the ok result. Err: what `human` found wrong.
+template <class Human>
+Result<std::string, std::string> format_human_with(const Reply& reply, Human human) {
+  if (!reply.ok) return error_text(reply);
+  return human(reply.result);
+}
+
 /// Serializes JSON output on one line. Byte strings that are not valid UTF-8 (keys and
 /// values are bytes) are printed with U+FFFD in place of bad bytes instead of throwing.
 std::string dump_json(const Json& value);
