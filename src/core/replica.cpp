@@ -606,10 +606,8 @@ void Replica::execute_committed() {
   if (options_.bug == InjectedBug::execute_before_commit && primary_of(view_) != self_) limit = op_;
   while (commit_min_ < limit) {
     const Op op = next(commit_min_);
-    auto found = log_.find(op.value);
-    if (found == log_.end()) break;
-    Slot* slot = &found->second;
-    if (!slot->body || !slot->header) break;
+    Slot* slot = slot_at(op);
+    if (slot == nullptr || !slot->body || !slot->header) break;
     if (op < chain_low_ && options_.bug != InjectedBug::execute_before_commit) break;
     if (slot->header->parent != commit_min_checksum_) break;
     if (slot->batch && slot->batch_of == slot->checksum) {

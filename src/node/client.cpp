@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "vsr/net/backoff.hpp"
 #include "vsr/net/stream.hpp"
 #include "vsr/node/settings.hpp"
 
@@ -126,7 +127,7 @@ AsyncClient::Link& AsyncClient::link(std::size_t node) {
 }
 
 awaitable<void> AsyncClient::run_link(Link& l) {
-  auto backoff = std::chrono::milliseconds(20);
+  net::Backoff backoff(std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
   std::vector<net::OutFrame> batch;
   net::FrameWriter frames;
   std::mt19937_64 rng(std::random_device{}());
@@ -145,7 +146,7 @@ awaitable<void> AsyncClient::run_link(Link& l) {
         socket->set_option(tcp::no_delay(true), ignored);
         l.socket = socket;
         l.connected = true;
-        const auto connected_at = Clock::now();
+        backoff.up(Clock::now());
         asio::co_spawn(executor_, read_link(l, socket), asio::detached);
         for (;;) {
           if (batch.empty()) {
@@ -163,19 +164,14 @@ awaitable<void> AsyncClient::run_link(Link& l) {
         }
         l.connected = false;
         socket->close(ignored);
-        // Only a connection that stayed up resets the backoff (see the daemon's peers).
-        if (Clock::now() - connected_at >= std::chrono::seconds(1)) {
-          backoff = std::chrono::milliseconds(20);
-        }
+        backoff.down(Clock::now());
       }
     }
     if (closed_) co_return;
     l.last_error = failure.message();
     link_failed(l);
-    std::uniform_int_distribution<long> jitter(0, backoff.count());
-    l.backoff.expires_after(std::chrono::milliseconds(backoff.count() / 2 + jitter(rng) / 2));
+    l.backoff.expires_after(backoff.wait(rng));
     co_await l.backoff.async_wait(use_nothrow);
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
   }
 }
 

@@ -24,6 +24,7 @@
 #include "vsr/core/replica.hpp"
 #include "vsr/io/file.hpp"
 #include "vsr/net/asio.hpp"
+#include "vsr/net/backoff.hpp"
 #include "vsr/net/stream.hpp"
 #include "vsr/node/settings.hpp"
 #include "vsr/node/status.hpp"
@@ -376,7 +377,7 @@ void Peer::send(net::OutFrame frame) {
 awaitable<void> Peer::run() {
   auto executor = co_await asio::this_coro::executor;
   asio::steady_timer timer(executor);
-  auto backoff = RuntimeLimits::backoff_min;
+  net::Backoff backoff(RuntimeLimits::backoff_min, RuntimeLimits::backoff_max);
   bool was_up = false;
   bool warned = false;
   std::vector<net::OutFrame> batch;
@@ -397,11 +398,11 @@ awaitable<void> Peer::run() {
           connected_ = true;
           was_up = true;
           warned = false;
-          const auto connected_at = std::chrono::steady_clock::now();
+          backoff.up(std::chrono::steady_clock::now());
           spdlog::info("peer {} up ({})", node_.name, node_.address.to_string());
           // The link opens with a hello, so the peer can refuse a different app set.
           const net::OutFrame hello = runtime_.hello_frame();
-          failure = co_await net::write_frames(socket, std::span<const net::OutFrame>(&hello, 1));
+          failure = co_await frames.write(socket, std::span<const net::OutFrame>(&hello, 1));
           // Frames left from before a reconnect go first (carried in `batch`).
           while (!failure) {
             if (batch.empty()) {
@@ -419,11 +420,7 @@ awaitable<void> Peer::run() {
           }
           connected_ = false;
           batch.clear();  // what was in flight is lost, as on any network; the core resends
-          // Only a link that stayed up resets the backoff: one that is accepted and closed
-          // at once (a peer refusing us, a middlebox) is retried ever more slowly.
-          if (std::chrono::steady_clock::now() - connected_at >= RuntimeLimits::backoff_max) {
-            backoff = RuntimeLimits::backoff_min;
-          }
+          backoff.down(std::chrono::steady_clock::now());
         }
       }
       if (was_up || !warned) {
@@ -432,13 +429,9 @@ awaitable<void> Peer::run() {
         was_up = false;
         warned = true;
       }
-      // Jittered exponential backoff: a uniform wait in [backoff/2, backoff].
-      const auto half = backoff.count() / 2;
-      std::uniform_int_distribution<long> jitter(0, std::max<long>(1, half));
-      timer.expires_after(std::chrono::milliseconds(half + jitter(runtime_.rng())));
+      timer.expires_after(backoff.wait(runtime_.rng()));
       auto [tec] = co_await timer.async_wait(use_nothrow);
       (void)tec;
-      backoff = std::min(backoff * 2, RuntimeLimits::backoff_max);
     }
   } catch (const std::exception& e) {
     spdlog::error("peer {}: {}", node_.name, e.what());
