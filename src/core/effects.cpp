@@ -47,6 +47,10 @@ std::string encode_metadata(std::uint64_t cluster_id, const Metadata& m) {
   e.bytes(m.checkpoint_checksum.bytes());
   e.key("voted_view");
   e.integer(wire(m.voted_view.value));
+  if (m.rejoin_floor.value != 0) {
+    e.key("rejoin_floor");
+    e.integer(wire(m.rejoin_floor.value));
+  }
   e.key("view_headers");
   Headers carrier{View{0}, ReplicaIndex{0}, m.view_headers};
   std::string headers = encode(cluster_id, Message{carrier});
@@ -67,10 +71,13 @@ Result<Metadata, std::string> decode_metadata(std::string_view bytes, std::uint6
   m.checkpoint_op = Op{number(r, "checkpoint_op")};
   std::string_view checksum = r.bytes("checkpoint_checksum");
   m.voted_view = View{number(r, "voted_view")};
+  // Absent in metadata written by a replica that never rejoined with a floor.
+  if (r.optional("rejoin_floor")) m.rejoin_floor = View{number(r, "rejoin_floor")};
   tnet::Value headers = r.dict("view_headers");
   if (!r.ok()) return fail(r.error());
   if (cluster != cluster_id) return fail(std::string("metadata: another cluster"));
   if (m.log_view > m.view) return fail(std::string("metadata: log_view above view"));
+  if (m.rejoin_floor > m.view) return fail(std::string("metadata: rejoin_floor above view"));
   if (!Checksum::from_bytes(checksum, m.checkpoint_checksum)) {
     return fail(std::string("metadata: bad checkpoint checksum"));
   }

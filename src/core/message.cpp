@@ -183,11 +183,13 @@ struct EncodeVisitor {
     e.begin_list();
     for (const PrepareHeader& h : m.headers) header_list(e, h);
     e.end_list();
+    field(e, "nonce", m.nonce);
   }
   void operator()(const RequestStartView& m) {
     common(e, cluster, "request_start_view");
     field(e, "view", m.view.value);
     field(e, "replica", m.replica.value);
+    field(e, "nonce", m.nonce);
   }
   void operator()(const RequestHeaders& m) {
     common(e, cluster, "request_headers");
@@ -495,6 +497,7 @@ Result<Message, std::string> decode_start_view(Reader& r, const DecodeLimits& li
   m.op = r.op("op");
   m.commit = r.op("commit");
   tnet::Value list = r.list("headers");
+  m.nonce = r.number("nonce");
   if (!r.ok()) return fail(r.error());
   std::string why;
   if (!read_headers(list, limits, m.headers, why)) return fail("start_view: " + why);
@@ -754,7 +757,7 @@ Result<Message, std::string> decode(std::string_view bytes, const DecodeLimits& 
   if (kind == "do_view_change") return decode_dvc(r, limits);
   if (kind == "start_view") return decode_start_view(r, limits);
   if (kind == "request_start_view") {
-    RequestStartView m{r.view(), r.replica()};
+    RequestStartView m{r.view(), r.replica(), r.number("nonce")};
     if (!r.ok()) return fail(r.error());
     return Message{m};
   }

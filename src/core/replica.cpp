@@ -47,6 +47,10 @@ Replica::Replica(const Options& options, ReplicaIndex self, app::StateMachine& a
   VSR_ASSERT(self.value < options.replica_count);
   VSR_ASSERT(options.max_pipeline_depth >= 1 && options.max_batch_size >= 1);
   VSR_ASSERT(options.checkpoint_interval >= 1);
+  VSR_ASSERT_MSG(std::size_t{options.max_operation_bytes} + Options::max_client_id_bytes +
+                         prepare_overhead_bytes + batch_entry_overhead_bytes <=
+                     options.max_message_bytes,
+                 "a prepare of one request of max_operation_bytes fits in max_message_bytes");
   Prepare root = root_prepare(options.cluster_id);
   root_header_ = root.header;
   root_bytes_ = make_bytes(encode(options.cluster_id, Message{root}));
@@ -111,6 +115,10 @@ void Replica::open(const DurableState& state) {
   root.durable = true;
   commit_min_checksum_ = root_header_.checksum;
   checkpoint_checksum_ = root_header_.checksum;
+  // Differs from the earlier incarnations' (whose StartViews may still be in the network)
+  // with overwhelming probability; 0 means "no nonce", and a wire integer is below 2^63.
+  request_start_view_nonce_ = (prng_.next() >> 1) | 1;
+  heard_tick_.assign(options_.replica_count, 0);
 
   const bool old_open = options_.bug == InjectedBug::wiped_replica_votes_as_new;
   if (!state.metadata && state.wal.empty() && !state.restored_view_floor && old_open) {
@@ -150,6 +158,7 @@ void Replica::open(const DurableState& state) {
 void Replica::restore(const DurableState& state) {
   const Metadata& md = *state.metadata;
   voted_view_ = md.voted_view;
+  rejoin_floor_ = md.rejoin_floor;
   view_ = md.view;
   log_view_ = md.log_view;
   view_headers_ = md.view_headers;
@@ -325,7 +334,15 @@ void Replica::tick(std::uint64_t realtime_ms) {
         recovery_tick();
       } else if (now_ - last_rsv_sent_ >= options_.repair_retry_ticks) {
         last_rsv_sent_ = now_;
-        broadcast(Message{RequestStartView{view_, self_}});
+        broadcast(Message{RequestStartView{view_, self_, request_start_view_nonce_}});
+        // The floor (view_) is a view that this replica, the copy it came from or one of its
+        // peers promised in. A cluster still below it would drop our requests for ever (a
+        // primary answers only views up to its own): StartViewChange with voted_view = floor
+        // moves it up (on_start_view_change), and a StartView of a view above the floor then
+        // lets us in (finding 2 of #12). A cluster at or above the floor ignores it.
+        if (options_.bug != InjectedBug::recovering_never_pushes_floor) {
+          broadcast(Message{StartViewChange{view_, self_, view_}});
+        }
       }
       break;
   }
@@ -462,6 +479,7 @@ void Replica::on_storage_done(std::uint64_t write_id) {
     maybe_start_view();
   }
   execute_committed();
+  maybe_clear_rejoin_floor();
   check_invariants();
 }
 
@@ -509,6 +527,7 @@ Metadata Replica::current_metadata() const {
   md.checkpoint_checksum = checkpoint_checksum_;
   md.view_headers = view_headers_;
   md.voted_view = voted_view_;
+  md.rejoin_floor = rejoin_floor_;
   return md;
 }
 

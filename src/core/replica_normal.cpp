@@ -65,6 +65,22 @@ void Replica::flush_batch(bool force) {
   }
 }
 
+std::size_t Replica::batch_count() const {
+  // Bounded by count and by bytes: backups refuse a message over max_message_bytes, so a
+  // prepare of max_batch_size large operations must not be built (finding 8 of #12). The
+  // first request always fits (the constructor checks max_operation_bytes against it).
+  std::size_t bytes = prepare_overhead_bytes;
+  std::size_t count = 0;
+  for (const Request& r : queue_) {
+    if (count == options_.max_batch_size) break;
+    const std::size_t size = r.client_id.size() + r.operation.size() + batch_entry_overhead_bytes;
+    if (count > 0 && bytes + size > options_.max_message_bytes) break;
+    bytes += size;
+    count += 1;
+  }
+  return count;
+}
+
 void Replica::prepare_batch() {
   const Slot* head = slot_at(op_);
   VSR_ASSERT_MSG(head != nullptr && head->checksum, "the primary knows its head");
@@ -74,9 +90,11 @@ void Replica::prepare_batch() {
   p.header.op = next(op_);
   p.header.commit = commit_max_;
   // Time never goes backwards, even when the primary's clock does (protocol-notes: Time).
-  p.header.timestamp_ms = std::max(realtime_ms_, timestamp_ms_ + 1);
+  std::uint64_t floor_ms = timestamp_ms_;
+  if (head->header) floor_ms = std::max(floor_ms, head->header->timestamp_ms);
+  p.header.timestamp_ms = std::max(realtime_ms_, floor_ms + 1);
   p.header.parent = *head->checksum;
-  const std::size_t count = std::min<std::size_t>(queue_.size(), options_.max_batch_size);
+  const std::size_t count = batch_count();
   p.batch.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
     Request& r = queue_.front();
@@ -190,13 +208,35 @@ void Replica::on_prepare_ok(const PrepareOk& m) {
     counters_.dropped_messages += 1;
     return;
   }
+  heard_from(m.replica);
+  if (m.op <= commit_max_) return;  // already committed; or the answer to a heartbeat
   primary_count_ack(m.op, m.checksum, m.replica);
+}
+
+void Replica::heard_from(ReplicaIndex from) {
+  if (heard_view_ != view_) {
+    heard_view_ = view_;
+    std::fill(heard_tick_.begin(), heard_tick_.end(), now_);
+  }
+  heard_tick_[from.value] = now_;
+}
+
+void Replica::answer_heartbeat(Op commit) {
+  // A true PrepareOk for an op at or below the primary's commit point that we hold durably
+  // (the WAL head, else the last executed op); the primary takes it as a sign of life.
+  for (Op op : {std::min(commit, wal_head_), commit_min_}) {
+    const Slot* slot = slot_at(op);
+    if (slot != nullptr && slot->durable && slot->checksum && (slot->body || op <= commit_min_)) {
+      send_prepare_ok(op);
+      return;
+    }
+  }
 }
 
 void Replica::primary_count_ack(Op op, const Checksum& checksum, ReplicaIndex from) {
   auto it = inflight_.find(op.value);
   if (it == inflight_.end() || it->second.checksum != checksum) {
-    counters_.dropped_messages += 1;  // already committed, or for another prepare
+    counters_.dropped_messages += 1;  // for another prepare
     return;
   }
   it->second.acks |= 1u << from.value;
@@ -241,13 +281,17 @@ void Replica::on_commit(const Commit& m) {
     return;
   }
   last_primary_contact_ = now_;
-  if (m.commit <= commit_min_) return;
+  if (m.commit <= commit_min_) {
+    answer_heartbeat(m.commit);
+    return;
+  }
   // The primary's commit point is canonical: anchor our log to it.
   Slot& slot = log_[m.commit.value];
   if (slot.checksum != m.checksum) forget_slot(m.commit, slot, m.checksum);
   if (m.commit > op_) op_ = m.commit;
   verify_chain();
   advance_commit_max(m.commit);
+  answer_heartbeat(m.commit);
 }
 
 void Replica::on_reply(const Reply&) {
@@ -257,6 +301,21 @@ void Replica::on_reply(const Reply&) {
 void Replica::primary_tick() {
   flush_batch(false);
   if (options_.replica_count == 1) return;
+  if (heard_view_ != view_) {
+    heard_view_ = view_;  // a new term: everybody counts as heard at its start
+    std::fill(heard_tick_.begin(), heard_tick_.end(), now_);
+  }
+  std::uint32_t heard = 1;  // itself
+  for (std::uint32_t r = 0; r < options_.replica_count; ++r) {
+    if (r != self_.value && now_ - heard_tick_[r] < options_.primary_timeout_ticks) heard += 1;
+  }
+  if (heard < options_.quorum() && options_.bug != InjectedBug::primary_never_abdicates) {
+    // Abdicate: a primary that hears no quorum may be one that can send but not receive;
+    // its heartbeats would keep the backups from electing another for as long as that lasts.
+    // In a view change it sends no more Commits, so they time out and elect (finding 6).
+    start_view_change(next(view_));
+    return;
+  }
   if (now_ - last_heartbeat_sent_ >= options_.commit_heartbeat_ticks) {
     last_heartbeat_sent_ = now_;
     const Slot* slot = slot_at(commit_max_);
@@ -292,7 +351,7 @@ void Replica::request_start_view(View view) {
   if (now_ - last_rsv_sent_ < options_.repair_retry_ticks && last_rsv_sent_ != 0) return;
   last_rsv_sent_ = now_;
   if (primary_of(view) == self_) return;
-  send(primary_of(view), Message{RequestStartView{view_, self_}});
+  send(primary_of(view), Message{RequestStartView{view_, self_, request_start_view_nonce_}});
 }
 
 void Replica::rebuild_inflight_requests() {

@@ -125,7 +125,7 @@ void Replica::on_recovery_response(const RecoveryResponse& m) {
   view_ = std::max(view_, floor);
   commit_max_ = commit_min_;
   last_rsv_sent_ = now_;
-  broadcast(Message{RequestStartView{view_, self_}});
+  broadcast(Message{RequestStartView{view_, self_, request_start_view_nonce_}});
 }
 
 void Replica::open_as_new() {

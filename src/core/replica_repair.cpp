@@ -220,16 +220,29 @@ void Replica::on_sync_checkpoint(const SyncCheckpoint& m) {
   commit_min_ = m.op;
   commit_min_checksum_ = m.checksum;
   commit_max_ = std::max(commit_max_, m.op);
+  // Time never goes backwards: a later primary stamps above every prepare it holds, and the
+  // checkpoint carries no stamp of its own, so take the chain's.
+  if (at != nullptr && at->header)
+    timestamp_ms_ = std::max(timestamp_ms_, at->header->timestamp_ms);
+  if (above != nullptr && above->header) {
+    timestamp_ms_ = std::max(timestamp_ms_, above->header->timestamp_ms);
+  }
+  // Durable like our own checkpoints: written, then named in the metadata.
+  const std::uint64_t id = next_write_id();
   Slot anchor;
   if (at != nullptr && at->checksum == m.checksum) anchor = *at;  // keep its header and body
   anchor.checksum = m.checksum;
-  if (!anchor.body) anchor.durable = true;
+  if (!anchor.body || !anchor.durable) {
+    // The op is durable here once the checkpoint is (on_storage_done); a PrepareOk for it
+    // before then could be lost in a crash.
+    anchor.durable = false;
+    anchor.write_id = id;
+    pending_writes_.emplace_back(id, m.op.value);
+  }
   anchor.in_wal = true;
   log_.erase(log_.begin(), log_.upper_bound(m.op.value));
   log_[m.op.value] = anchor;
   counters_.state_transfers += 1;
-  // Durable like our own checkpoints: written, then named in the metadata.
-  const std::uint64_t id = next_write_id();
   checkpoint_write_id_ = id;
   checkpoint_pending_ = std::move(*cp);
   checkpoint_pending_bytes_ = make_bytes(m.checkpoint);

@@ -31,6 +31,7 @@ std::uint32_t count(std::uint32_t mask) {
 void Replica::start_view_change(View view) {
   VSR_ASSERT(view > view_);
   VSR_ASSERT(options_.replica_count > 1);
+  if (status_ == Status::view_change) view_change_attempts_ += 1;
   view_ = view;
   status_ = Status::view_change;
   svc_from_ = bit(self_);
@@ -119,6 +120,25 @@ void Replica::maybe_send_do_view_change(bool resend) {
   }
 }
 
+bool Replica::maybe_acknowledged_before(const Slot& slot) const {
+  if (rejoin_floor_.value == 0 || options_.bug == InjectedBug::rejoined_replica_nacks) {
+    return false;
+  }
+  if (slot.body && slot.durable) return false;
+  return !slot.header || slot.header->view <= rejoin_floor_;
+}
+
+void Replica::maybe_clear_rejoin_floor() {
+  // Once every slot that an earlier life may have acknowledged is durable here, this life
+  // speaks for the whole log; the floor goes with the next metadata write.
+  if (rejoin_floor_.value == 0 || !is_durably_normal()) return;
+  for (auto it = log_.upper_bound(commit_min_.value); it != log_.end(); ++it) {
+    if (maybe_acknowledged_before(it->second)) return;
+  }
+  rejoin_floor_ = View{0};
+  write_metadata();
+}
+
 DoViewChange Replica::make_do_view_change() const {
   DoViewChange dvc;
   dvc.view = view_;
@@ -136,7 +156,7 @@ DoViewChange Replica::make_do_view_change() const {
     entry.checksum = slot.checksum;
     if (slot.header && slot.body && slot.durable) {
       entry.state = SlotState::intact;
-    } else if (slot.corrupt) {
+    } else if (slot.corrupt || maybe_acknowledged_before(slot)) {
       entry.state = SlotState::corrupt;
     } else if (slot.checksum) {
       entry.state = SlotState::missing;
@@ -350,6 +370,7 @@ void Replica::maybe_start_view() {
   if (!metadata_durable() || metadata_written_.log_view != view_) return;
   status_ = Status::normal;
   start_view_pending_ = false;
+  view_change_attempts_ = 0;
   inflight_.clear();
   for (auto it = log_.upper_bound(commit_max_.value); it != log_.end(); ++it) {
     VSR_ASSERT(it->second.durable && it->second.checksum);
@@ -372,23 +393,53 @@ StartView Replica::make_start_view() const {
   return sv;
 }
 
-void Replica::on_start_view(const StartView& m) {
-  // A lower view's StartView is taken only by a replica that sent no DoViewChange for a view
-  // above m.view: no view above m.view was started with its log, so rejoining m.view cannot
-  // help a newer view lose anything (docs/vsr/protocol.md, "Rejoining a lower view").
-  const bool rejoin_lower = m.view < view_ && status_ == Status::view_change &&
-                            m.view >= voted_view_ && m.view >= log_view_;
-  if ((m.view < view_ && !rejoin_lower) || m.replica != primary_of(m.view)) {
-    counters_.dropped_messages += 1;
-    return;
+bool Replica::start_view_acceptable(const StartView& m) const {
+  if (m.replica != primary_of(m.view)) return false;
+  switch (status_) {
+    case Status::recovering:
+      // view_ is the floor: every view an earlier life of this replica (or the copy it was
+      // restored from) may have acknowledged or voted in. A StartView of a later view was
+      // made by a view change that this replica took no part in, so it carries every op that
+      // may be committed; one of the floor view itself only if it answers our own request
+      // (its nonce), so it was made after we restarted and holds every op our earlier life
+      // acknowledged in that view (a stale one could end below them: finding 3 of #12).
+      if (options_.bug == InjectedBug::recovering_takes_stale_start_view) return m.view >= view_;
+      return m.view > view_ ||
+             (m.view == view_ && m.nonce != 0 && m.nonce == request_start_view_nonce_);
+    case Status::normal:
+      return m.view > view_;  // we missed a view change (m.view == view_ is handled apart)
+    case Status::view_change:
+      if (m.view >= view_) return true;
+      // Rejoining a lower view (docs/vsr/protocol.md): only one in which no view above it was
+      // started with our log (voted_view_), and never one whose log we already hold in part
+      // unless the StartView covers all of it: a StartView of our own log_view that was
+      // delayed past later PrepareOks ends below ops we acknowledged, and installing it would
+      // truncate them (finding 4 of #12).
+      if (options_.bug == InjectedBug::rejoin_stale_start_view) {
+        return m.view >= voted_view_ && m.view >= log_view_;
+      }
+      return m.view >= voted_view_ && (m.view > log_view_ || (m.view == log_view_ && m.op >= op_));
   }
+  return false;
+}
+
+void Replica::on_start_view(const StartView& m) {
   if (m.view == view_ && status_ == Status::normal) {
-    if (primary_of(view_) != self_) {
+    if (m.replica == primary_of(view_) && primary_of(view_) != self_) {
       last_primary_contact_ = now_;
       advance_commit_max(m.commit);
     }
     return;  // already installed
   }
+  if (!start_view_acceptable(m)) {
+    counters_.dropped_messages += 1;
+    return;
+  }
+  // Every op a recovering replica holds only as a header (installed below) may have been
+  // acknowledged by its earlier life: it never nacks them until their bodies are durable
+  // here (make_do_view_change), and the floor survives restarts in the metadata.
+  if (status_ == Status::recovering) rejoin_floor_ = std::max(rejoin_floor_, view_);
+  VSR_ASSERT(m.view >= log_view_);
   view_ = m.view;
   log_view_ = m.view;
   status_ = Status::normal;
@@ -401,6 +452,7 @@ void Replica::on_start_view(const StartView& m) {
   inflight_.clear();
   inflight_requests_.clear();
   svc_future_.clear();
+  view_change_attempts_ = 0;
   if (m.op < commit_min_ && options_.bug == InjectedBug::none) {
     VSR_ASSERT_MSG(false, "a StartView would truncate executed ops");
   }
@@ -419,10 +471,14 @@ void Replica::on_start_view(const StartView& m) {
 
 void Replica::on_request_start_view(const RequestStartView& m) {
   if (!is_primary() || m.view > view_) {
+    // A recovering replica whose floor is above our view pushes the cluster up with its
+    // StartViewChange instead (Replica::tick).
     counters_.dropped_messages += 1;
     return;
   }
-  send(m.replica, Message{make_start_view()});
+  StartView sv = make_start_view();
+  sv.nonce = m.nonce;
+  send(m.replica, Message{sv});
 }
 
 void Replica::view_change_tick() {
@@ -431,8 +487,10 @@ void Replica::view_change_tick() {
     broadcast(Message{StartViewChange{view_, self_, voted_view_}});
     maybe_send_do_view_change(true);
   }
-  if (now_ - view_change_since_tick_ >=
-      options_.view_change_timeout_ticks + primary_timeout_jitter_) {
+  // Back-off: each view change that did not complete doubles the wait for the next one.
+  const std::uint32_t doublings = std::min(view_change_attempts_, Options::view_change_backoff_max);
+  const std::uint64_t timeout = (std::uint64_t{options_.view_change_timeout_ticks} << doublings);
+  if (now_ - view_change_since_tick_ >= timeout + primary_timeout_jitter_) {
     start_view_change(next(view_));
   }
 }

@@ -38,6 +38,11 @@ struct Metadata {
   /// The highest view for which a DoViewChange may have been sent: the replica never goes
   /// back to a view below it (Replica::on_start_view).
   View voted_view;
+  /// The view floor this replica rejoined with after it was restored, wiped or lost its
+  /// metadata (0: never). An earlier life of it may have acknowledged any prepare of a view
+  /// at or below the floor, so such a slot is never a nack while its body is not durable
+  /// here (docs/vsr/protocol.md, "Restored replicas").
+  View rejoin_floor;
 
   friend bool operator==(const Metadata&, const Metadata&) = default;
 };

@@ -137,12 +137,18 @@ struct StartView {
   Op op;
   Op commit;
   std::vector<PrepareHeader> headers;  ///< ascending op, ends at `op`
+  /// The nonce of the RequestStartView this answers (0: sent unasked, at the start of the
+  /// view or to a replica changing views). A recovering replica takes a StartView of its
+  /// floor view only with its own nonce: then the StartView was made after it restarted, and
+  /// carries every op its previous life could have acknowledged in that view.
+  std::uint64_t nonce = 0;
 };
 
-/// A replica that fell behind a view asks the primary for StartView.
+/// A replica that fell behind a view, or is recovering, asks the primary for StartView.
 struct RequestStartView {
   View view;
   ReplicaIndex replica;
+  std::uint64_t nonce = 0;  ///< echoed by the StartView; fresh per incarnation (below 2^63)
 };
 
 /// Asks a peer for the headers of ops [op_min, op_max] it has.
@@ -243,6 +249,13 @@ std::string encode_reply(std::uint64_t cluster_id, const ReplyFields& reply);
 
 /// Fills body_checksum and checksum of a prepare from its fields and batch.
 void seal_prepare(std::uint64_t cluster_id, Prepare& prepare);
+
+/// Upper bounds on a Prepare's encoding beyond its requests' client ids and operations: the
+/// fixed fields, and each batch entry's framing and request number. The primary sizes
+/// batches with them so that a prepare never exceeds max_message_bytes
+/// (`CoreBatching.PrepareStaysWithinTheMessageLimit` checks the bounds).
+inline constexpr std::size_t prepare_overhead_bytes = 1024;
+inline constexpr std::size_t batch_entry_overhead_bytes = 64;
 
 /// What decode() checks against.
 struct DecodeLimits {

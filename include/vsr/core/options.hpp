@@ -21,6 +21,21 @@ enum class InjectedBug : std::uint8_t {
   forget_client_table,         ///< the client table is not part of the checkpoint/restore
   wiped_replica_votes_as_new,  ///< a replica without metadata opens as new (or rejoins any view)
   recovery_trusts_asking,      ///< it decides on any f + 1 answers, asking replicas' included
+  /// A replica rejoining a lower view takes a StartView of its own log_view that ends below
+  /// ops it acknowledged (a delayed one), and truncates them.
+  rejoin_stale_start_view,
+  /// A recovering replica that installed a StartView nacks the slots it holds only as
+  /// headers, although its earlier life may have acknowledged them.
+  rejoined_replica_nacks,
+  /// A recovering replica takes any StartView of its floor view, also one made before it
+  /// restarted (no nonce check).
+  recovering_takes_stale_start_view,
+  /// A recovering replica whose floor is above the cluster's view never pushes the cluster
+  /// up to it (a liveness bug: it waits forever).
+  recovering_never_pushes_floor,
+  /// A primary that hears no quorum never abdicates (a liveness bug under partitions that
+  /// let it send but not receive).
+  primary_never_abdicates,
 };
 
 struct Options {
@@ -50,7 +65,8 @@ struct Options {
   std::uint32_t commit_heartbeat_ticks = 10;     ///< primary sends Commit at least this often
   std::uint32_t prepare_retry_ticks = 20;        ///< primary resends unacknowledged prepares
   std::uint32_t primary_timeout_ticks = 60;      ///< backup hears nothing → StartViewChange
-  std::uint32_t view_change_timeout_ticks = 80;  ///< view change not done → next view
+  std::uint32_t view_change_timeout_ticks = 80;  ///< view change not done → next view;
+                                                 ///< doubles per failed attempt, see below
   std::uint32_t timeout_jitter_ticks = 40;       ///< seeded jitter added to the two above
   std::uint32_t view_change_resend_ticks = 15;   ///< resend SVC/DVC while changing views
   std::uint32_t repair_retry_ticks = 8;          ///< re-request missing headers/prepares
@@ -62,6 +78,9 @@ struct Options {
   InjectedBug bug = InjectedBug::none;  ///< test-only switch, see InjectedBug
 
   static constexpr std::uint32_t max_replicas = 16;
+  /// The view-change timeout doubles with each view change that did not complete, at most
+  /// this many times (x8).
+  static constexpr std::uint32_t view_change_backoff_max = 3;
   static constexpr std::size_t max_client_id_bytes = 64;
 
   /// f: the number of faulty replicas tolerated.

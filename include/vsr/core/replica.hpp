@@ -177,6 +177,8 @@ class Replica {
   void backup_tick();
   void flush_batch(bool force);
   void prepare_batch();
+  /// How many queued requests the next prepare takes (max_batch_size, max_message_bytes).
+  std::size_t batch_count() const;
   void send_prepare_ok(Op op);
   void rebuild_inflight_requests();
   void primary_count_ack(Op op, const Checksum& checksum, ReplicaIndex from);
@@ -185,6 +187,11 @@ class Replica {
   void send_reply(const std::string& client_id, RequestNo request_no, Op op, ReplyStatus status,
                   const std::string& result);
   void request_start_view(View view);
+  /// The primary heard a message of its view from `from` (abdication, primary_tick).
+  void heard_from(ReplicaIndex from);
+  /// A backup's answer to the primary's Commit heartbeat, so that a primary that hears
+  /// nobody can tell and abdicate.
+  void answer_heartbeat(Op commit);
 
   // --- replica_recovery.cpp ---
   void start_asking();
@@ -198,9 +205,16 @@ class Replica {
   void on_start_view_change(const StartViewChange& m);
   void on_do_view_change(const DoViewChange& m);
   void on_start_view(const StartView& m);
+  /// True iff this replica may install `m` in its current status (docs/vsr/protocol.md,
+  /// "Rejoining a lower view" and "Restored replicas").
+  bool start_view_acceptable(const StartView& m) const;
   void on_request_start_view(const RequestStartView& m);
   void start_view_change(View view);
   void view_change_tick();
+  /// True iff the slot may hold a prepare that an earlier life of this replica acknowledged
+  /// and this one does not hold durably: never a nack (rejoin_floor_).
+  bool maybe_acknowledged_before(const Slot& slot) const;
+  void maybe_clear_rejoin_floor();
   void maybe_send_do_view_change(bool resend);
   DoViewChange make_do_view_change() const;
   void maybe_choose_log();
@@ -272,6 +286,20 @@ class Replica {
   View voted_view_;
   std::vector<PrepareHeader> view_headers_;  ///< canonical suffix installed with log_view_
   std::uint64_t view_change_since_tick_ = 0;
+  /// View changes started since this replica was last normal: the view-change timeout
+  /// doubles with each, up to view_change_backoff_max, so that a cluster whose view changes
+  /// keep failing (partitions, slow disks) spaces its attempts instead of duelling.
+  std::uint32_t view_change_attempts_ = 0;
+  /// Set when a recovering replica installs a StartView (on_start_view), from its floor;
+  /// durable in the metadata; cleared once every slot it might have acknowledged in an
+  /// earlier life is durable here (maybe_clear_rejoin_floor). While set, a slot of a view at
+  /// or below it (or of unknown view) without a durable body is reported `corrupt` in a
+  /// DoViewChange, never `missing`: the earlier life's PrepareOk may still count in the
+  /// primary's quorum (finding 3 of #12).
+  View rejoin_floor_;
+  /// Sent in this incarnation's RequestStartView; a recovering replica takes a StartView of
+  /// its floor view only with it (start_view_acceptable). Drawn once at open, below 2^63.
+  std::uint64_t request_start_view_nonce_ = 0;
 
   // --- opening without metadata (replica_recovery.cpp) ---
   bool asking_ = false;  ///< waiting for answers to Recovery
@@ -302,6 +330,13 @@ class Replica {
   std::uint64_t last_view_change_send_ = 0;
   std::uint64_t last_repair_ = 0;
   std::uint64_t last_rsv_sent_ = 0;
+  /// The primary: the tick at which it last heard each replica in view heard_view_ (a
+  /// PrepareOk, also the answers to Commit heartbeats). It abdicates (starts a view change)
+  /// when fewer than a quorum, itself included, were heard within primary_timeout_ticks:
+  /// a primary that can send but not receive would otherwise keep the backups from electing
+  /// another with its heartbeats, for as long as the partition lasts (finding 6 of #12).
+  std::vector<std::uint64_t> heard_tick_;
+  View heard_view_;
 
   Counters counters_;
   std::vector<Effect> effects_;

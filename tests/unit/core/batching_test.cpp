@@ -134,3 +134,62 @@ TEST(CoreBatching, RequestsOfOneBurstShareAPrepare) {
 
 }  // namespace
 }  // namespace vsr::core
+
+namespace vsr::core {
+namespace {
+
+TEST(CoreBatching, PrepareStaysWithinTheMessageLimit) {
+  // Ten requests of 1,000 bytes with room for sixteen per batch: a prepare of all of them
+  // would exceed a 4 KiB message limit, which backups enforce (#12, finding 8). Each
+  // prepare takes only what fits, and every request is still prepared.
+  Options o = batching_options(true);
+  o.max_operation_bytes = 1000;
+  o.max_message_bytes = 4096;
+  Primary p(o);
+  for (int c = 1; c <= 10; ++c) p.replica.on_message(registration(c));
+  for (const Written& w : prepares(p.replica, o)) p.commit(w);
+  ASSERT_EQ(p.replica.commit_max(), p.replica.op());
+
+  for (int c = 1; c <= 10; ++c) {
+    p.replica.on_message(Message{Request{View{0}, "client-" + std::to_string(c), RequestNo{1},
+                                         std::string(1000, static_cast<char>('a' + c))}});
+  }
+  std::size_t requests = 0;
+  std::size_t count = 0;
+  for (const Effect& e : p.replica.take_effects()) {
+    const auto* w = std::get_if<WritePrepare>(&e);
+    if (w == nullptr) continue;
+    count += 1;
+    EXPECT_LE(w->message->size(), o.max_message_bytes);
+    auto m = decode(*w->message, decode_limits(o));
+    ASSERT_TRUE(m.ok()) << m.error();
+    requests += std::get<Prepare>(*m).batch.size();
+  }
+  EXPECT_EQ(requests, 10u);
+  EXPECT_GT(count, 1u);
+}
+
+TEST(CoreBatching, TheOverheadBoundsHoldForTheLargestFields) {
+  // prepare_overhead_bytes and batch_entry_overhead_bytes bound a prepare's encoding with
+  // every number at its largest.
+  Prepare p;
+  p.replica = ReplicaIndex{Options::max_replicas - 1};
+  const std::uint64_t big = (std::uint64_t{1} << 63) - 1;
+  p.header.view = View{big};
+  p.header.op = Op{big};
+  p.header.commit = Op{big};
+  p.header.timestamp_ms = big;
+  p.header.parent = Checksum{~0ull, ~0ull};
+  std::size_t payload = 0;
+  for (int i = 0; i < 16; ++i) {
+    p.batch.push_back(
+        BatchRequest{std::string(Options::max_client_id_bytes, 'c'), RequestNo{big}, "op"});
+    payload += Options::max_client_id_bytes + 2;
+  }
+  seal_prepare(kCluster, p);
+  const std::string bytes = encode(kCluster, Message{p});
+  EXPECT_LE(bytes.size(), prepare_overhead_bytes + payload + 16 * batch_entry_overhead_bytes);
+}
+
+}  // namespace
+}  // namespace vsr::core

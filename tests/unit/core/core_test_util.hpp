@@ -51,4 +51,33 @@ inline void open_new(Replica& r, const Options& options) {
   EXPECT_EQ(r.status(), Status::normal);
 }
 
+/// A message the replica sent to another replica, decoded.
+struct Sent {
+  ReplicaIndex to;
+  Message message;
+};
+
+/// Takes the replica's effects and decodes the messages it sent to other replicas.
+inline std::vector<Sent> sent(Replica& r, const DecodeLimits& limits) {
+  std::vector<Sent> out;
+  for (const Effect& e : r.take_effects()) {
+    if (const auto* s = std::get_if<SendToReplica>(&e)) {
+      auto m = decode(*s->message, limits);
+      EXPECT_TRUE(m.ok());
+      if (m.ok()) out.push_back(Sent{s->to, *m});
+    }
+  }
+  return out;
+}
+
+/// The messages of type T among `sent`.
+template <class T>
+std::vector<T> of(const std::vector<Sent>& sent) {
+  std::vector<T> out;
+  for (const Sent& s : sent) {
+    if (const T* t = std::get_if<T>(&s.message)) out.push_back(*t);
+  }
+  return out;
+}
+
 }  // namespace vsr::core::testing

@@ -84,7 +84,9 @@ TEST(CoreMessage, EveryKindRoundTrips) {
                     DvcEntry{Op{5}, SlotState::intact, h1, h1.checksum},
                     DvcEntry{Op{6}, SlotState::missing, std::nullopt, h2.checksum}}},
       StartView{View{3}, ReplicaIndex{0}, Op{6}, Op{5}, {h1, h2}},
+      StartView{View{3}, ReplicaIndex{0}, Op{6}, Op{5}, {h1, h2}, 77},
       RequestStartView{View{3}, ReplicaIndex{1}},
+      RequestStartView{View{3}, ReplicaIndex{1}, (std::uint64_t{1} << 63) - 1},
       RequestHeaders{View{3}, ReplicaIndex{1}, Op{2}, Op{6}},
       Headers{View{3}, ReplicaIndex{2}, {h2, h1}},
       RequestPrepare{View{3}, ReplicaIndex{1}, Op{5}, h1.checksum},
@@ -343,6 +345,16 @@ TEST(CoreMessage, MetadataAndCheckpointRoundTrip) {
   EXPECT_EQ(*back, md);
   EXPECT_FALSE(decode_metadata(encode_metadata(kCluster, md), kCluster + 1).ok());
   EXPECT_FALSE(decode_metadata("3:abc,", kCluster).ok());
+
+  // The rejoin floor is written only when set (older metadata has none: 0), and never above
+  // the view.
+  EXPECT_EQ(encode_metadata(kCluster, md).find("rejoin_floor"), std::string::npos);
+  md.rejoin_floor = View{6};
+  back = decode_metadata(encode_metadata(kCluster, md), kCluster);
+  ASSERT_TRUE(back.ok()) << back.error();
+  EXPECT_EQ(back->rejoin_floor, View{6});
+  md.rejoin_floor = View{8};
+  EXPECT_FALSE(decode_metadata(encode_metadata(kCluster, md), kCluster).ok());
 
   Checkpoint cp{Op{32}, Checksum{3, 4}, "app-state", "table"};
   auto cp_back = decode_checkpoint(encode_checkpoint(kCluster, cp), kCluster);
