@@ -102,6 +102,8 @@ std::string encode_checkpoint(std::uint64_t cluster_id, const Checkpoint& c) {
   e.integer(wire(c.op.value));
   e.key("checksum");
   e.bytes(c.checksum.bytes());
+  e.key("timestamp_ms");
+  e.integer(wire(c.timestamp_ms));
   e.key("app");
   e.bytes(c.app_snapshot);
   e.key("client_table");
@@ -121,6 +123,8 @@ Result<Checkpoint, std::string> decode_checkpoint(std::string_view bytes,
   std::uint64_t cluster = number(r, "cluster");
   c.op = Op{number(r, "op")};
   std::string_view checksum = r.bytes("checksum");
+  // Absent in checkpoints written before it was recorded: 0, no floor.
+  if (r.optional("timestamp_ms")) c.timestamp_ms = number(r, "timestamp_ms");
   c.app_snapshot = std::string(r.bytes("app"));
   c.client_table = std::string(r.bytes("client_table"));
   if (!r.ok()) return fail(r.error());

@@ -177,6 +177,7 @@ void Replica::restore(const DurableState& state) {
     }
     commit_min_ = cp.op;
     commit_min_checksum_ = cp.checksum;
+    timestamp_ms_ = std::max(timestamp_ms_, cp.timestamp_ms);
     checkpoint_op_ = cp.op;
     checkpoint_checksum_ = cp.checksum;
     checkpoint_previous_ = cp.op;
@@ -640,7 +641,7 @@ void Replica::execute_committed() {
     commit_min_ = op;
     commit_min_checksum_ = *slot->checksum;
     counters_.ops_committed += 1;
-    maybe_checkpoint(op, commit_min_checksum_);
+    maybe_checkpoint(op, commit_min_checksum_, slot->header->timestamp_ms);
   }
 }
 
@@ -686,11 +687,12 @@ void Replica::execute_op(Op op, std::uint64_t timestamp_ms,
   }
 }
 
-void Replica::maybe_checkpoint(Op op, const Checksum& checksum) {
+void Replica::maybe_checkpoint(Op op, const Checksum& checksum, std::uint64_t timestamp_ms) {
   if (op.value % options_.checkpoint_interval != 0 || checkpoint_pending_) return;
   Checkpoint cp;
   cp.op = op;
   cp.checksum = checksum;
+  cp.timestamp_ms = timestamp_ms;
   app_.snapshot(cp.app_snapshot);
   clients_.encode(cp.client_table);
   const std::uint64_t id = next_write_id();
@@ -707,11 +709,20 @@ void Replica::check_invariants() const {
   VSR_ASSERT(!log_.empty());
   VSR_ASSERT_MSG(log_.rbegin()->first == op_.value || status_ == Status::recovering,
                  "op_ is the head of the log");
-  if (options_.bug == InjectedBug::none) {
-    VSR_ASSERT_MSG(commit_min_ <= commit_max_, "executed beyond the commit point");
-    VSR_ASSERT_MSG(commit_max_ <= op_, "committed beyond the head");
-  }
+  VSR_ASSERT_MSG(commit_min_ <= commit_max_, "executed beyond the commit point");
+  VSR_ASSERT_MSG(commit_max_ <= op_, "committed beyond the head");
   VSR_ASSERT(log_view_ <= view_);
+  VSR_ASSERT_MSG(voted_view_ <= view_, "voted for a view above the current one");
+  VSR_ASSERT_MSG(rejoin_floor_ <= view_, "rejoined above the current view");
+  // What never goes backwards, checked against the state at the previous check (LogCabin's
+  // style): a replica that forgot a view it was normal or voted in, ops it executed or a
+  // checkpoint it named could let the cluster lose committed ops. (view_ itself may go back
+  // when rejoining a lower view, and commit_max_ with a truncation above what is executed.)
+  VSR_ASSERT_MSG(log_view_ >= checked_.log_view, "log_view went backwards");
+  VSR_ASSERT_MSG(voted_view_ >= checked_.voted_view, "voted_view went backwards");
+  VSR_ASSERT_MSG(commit_min_ >= checked_.commit_min, "executed ops were undone");
+  VSR_ASSERT_MSG(checkpoint_op_ >= checked_.checkpoint_op, "the checkpoint went backwards");
+  checked_ = Monotonic{log_view_, voted_view_, commit_min_, checkpoint_op_};
   VSR_ASSERT(storage_done_ <= write_id_last_);
   if (is_primary()) {
     VSR_ASSERT_MSG(inflight_.size() <= op_.value - std::min(op_.value, commit_max_.value),

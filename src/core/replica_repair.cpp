@@ -43,10 +43,8 @@ void Replica::verify_chain() {
   }
   chain_low_ = Op{op};
   if (op == commit_min_.value + 1 && log_.at(op).header->parent != commit_min_checksum_) {
-    // The canonical log disagrees with what we executed: only an injected bug gets here,
-    // and the simulator's checkers report it.
-    VSR_ASSERT_MSG(options_.bug != InjectedBug::none, "canonical log diverges from executed ops");
-    chain_low_ = next(op_);
+    // The canonical log disagrees with what we executed.
+    VSR_ASSERT_MSG(false, "canonical log diverges from executed ops");
   }
 }
 
@@ -217,6 +215,7 @@ void Replica::on_sync_checkpoint(const SyncCheckpoint& m) {
     return;
   }
   if (options_.bug != InjectedBug::forget_client_table) clients_ = std::move(table);
+  timestamp_ms_ = std::max(timestamp_ms_, cp->timestamp_ms);
   commit_min_ = m.op;
   commit_min_checksum_ = m.checksum;
   commit_max_ = std::max(commit_max_, m.op);

@@ -284,7 +284,6 @@ void Replica::maybe_choose_log() {
   // Truncate the uncommitted tail that a quorum never had. Committed ops are never
   // truncated: a committed op is durable on a quorum, and every quorum intersects it.
   Op op_max = best->op;
-  if (options_.bug != InjectedBug::none) commit = std::min(commit, op_max);
   while (op_max > commit) {
     std::optional<Checksum> c;
     if (auto it = canonical.find(op_max.value); it != canonical.end()) c = it->second.checksum;
@@ -302,9 +301,7 @@ void Replica::maybe_choose_log() {
     }
   }
   if (op_max > op_ && canonical.count(op_max.value) == 0) return;  // head unknown: wait
-  if (op_max < commit_min_ && options_.bug == InjectedBug::none) {
-    VSR_ASSERT_MSG(false, "a view change would truncate executed ops");
-  }
+  VSR_ASSERT_MSG(op_max >= commit_min_, "a view change would truncate executed ops");
   truncate_after(op_max);
   for (const auto& [op, c] : canonical) {
     if (op <= op_max.value) install_canonical(Op{op}, c.checksum, c.header);
@@ -319,9 +316,8 @@ void Replica::maybe_choose_log() {
 }
 
 void Replica::truncate_after(Op op) {
-  // Executed ops are never truncated (the callers assert it unless a bug is injected; then
-  // the simulator's checkers report the divergence).
-  op = std::max(op, commit_min_);
+  // Executed ops are never truncated (the callers assert it).
+  VSR_ASSERT(op >= commit_min_);
   if (op_ <= op) return;
   wal_forget_from(next(op));
   log_.erase(log_.upper_bound(op.value), log_.end());
@@ -453,9 +449,7 @@ void Replica::on_start_view(const StartView& m) {
   inflight_requests_.clear();
   svc_future_.clear();
   view_change_attempts_ = 0;
-  if (m.op < commit_min_ && options_.bug == InjectedBug::none) {
-    VSR_ASSERT_MSG(false, "a StartView would truncate executed ops");
-  }
+  VSR_ASSERT_MSG(m.op >= commit_min_, "a StartView would truncate executed ops");
   install_headers(m.headers, m.op);
   view_headers_ = m.headers;
   commit_max_ = std::max(commit_max_, std::min(m.commit, op_));

@@ -15,10 +15,13 @@ namespace {
 
 using core::InjectedBug;
 
+/// A checker's safety failure, (a) to (c), or (i): an always-on invariant of a replica broke
+/// (the core's own checker; injected bugs do not switch invariants off).
 bool is_safety_failure(const SimResult& r) {
   return !r.ok &&
          (r.failure.find("(a)") != std::string::npos ||
-          r.failure.find("(b)") != std::string::npos || r.failure.find("(c)") != std::string::npos);
+          r.failure.find("(b)") != std::string::npos ||
+          r.failure.find("(c)") != std::string::npos || r.failure.find("(i)") != std::string::npos);
 }
 
 /// Seeds [first, first + count) of the random sweep with `bug`: returns the seeds caught.

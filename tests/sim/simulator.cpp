@@ -37,8 +37,27 @@ const char* bug_name(core::InjectedBug bug) {
       return "wiped_replica_votes_as_new";
     case core::InjectedBug::recovery_trusts_asking:
       return "recovery_trusts_asking";
+    case core::InjectedBug::rejoin_stale_start_view:
+      return "rejoin_stale_start_view";
+    case core::InjectedBug::rejoined_replica_nacks:
+      return "rejoined_replica_nacks";
+    case core::InjectedBug::recovering_takes_stale_start_view:
+      return "recovering_takes_stale_start_view";
+    case core::InjectedBug::recovering_never_pushes_floor:
+      return "recovering_never_pushes_floor";
+    case core::InjectedBug::primary_never_abdicates:
+      return "primary_never_abdicates";
   }
   return "?";
+}
+
+/// Thrown by the assertion handler the simulator installs: a replica's own invariant broke.
+struct InvariantBroken {
+  std::string message;
+};
+
+[[noreturn]] void throw_invariant_broken(const char* message) {
+  throw InvariantBroken{message};
 }
 
 std::uint64_t digest_of(const app::StateMachine& app, const core::ClientTable& table) {
@@ -49,6 +68,20 @@ std::uint64_t digest_of(const app::StateMachine& app, const core::ClientTable& t
 }
 
 }  // namespace
+
+const char* injected_bug_name(core::InjectedBug bug) {
+  return bug_name(bug);
+}
+
+std::optional<core::InjectedBug> parse_injected_bug(std::string_view name) {
+  // The enum's values are consecutive from none; bug_name() knows every one of them.
+  for (std::uint8_t v = 0;; ++v) {
+    const auto bug = static_cast<core::InjectedBug>(v);
+    const std::string_view known = bug_name(bug);
+    if (known == "?") return std::nullopt;
+    if (known == name) return bug;
+  }
+}
 
 SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::InjectedBug bug) {
   SimOptions o;
@@ -124,7 +157,9 @@ Simulator::Simulator(SimOptions options)
   }
 }
 
-Simulator::~Simulator() = default;
+Simulator::~Simulator() {
+  vsr::detail::assertion_handler = nullptr;
+}
 
 std::uint64_t Simulator::realtime_ms(std::uint32_t r) const {
   return now_ * 10 + r * 7;
@@ -266,6 +301,17 @@ bool Simulator::run_until_done(std::uint64_t max_ticks) {
 }
 
 void Simulator::step() {
+  // A replica's failed assertion ends the run as a failure (i), with its replay command,
+  // instead of the test process: the invariants are always on, injected bugs included.
+  vsr::detail::assertion_handler = throw_invariant_broken;
+  try {
+    advance();
+  } catch (const InvariantBroken& broken) {
+    fail("(i) a replica's invariant broke: " + broken.message);
+  }
+}
+
+void Simulator::advance() {
   now_ += 1;
   if (options_.randomize && !liveness_phase_ && now_ >= options_.fault_ticks) {
     start_liveness_phase();

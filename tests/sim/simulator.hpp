@@ -22,7 +22,9 @@
 //   (c) every reply a client received matches the model app replayed over the canonical
 //       committed history, at the op the reply names (so it stays committed);
 //   (d) liveness: after the fault phase, with the faults healed, every client's requests
-//       complete within a bound.
+//       complete within a bound;
+//   (i) no replica's assertion fails (the core's invariants are always on; the simulator
+//       turns a failed one into a failure of the run instead of an abort).
 
 #include <cstdint>
 #include <deque>
@@ -31,6 +33,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kv_app.hpp"
@@ -81,6 +84,10 @@ struct SimOptions {
   std::string (*make_operation)(core::Prng& prng) = nullptr;
   bool verbose = false;
 };
+
+/// The name of an injected bug as `vsr_sim --bug` spells it, and back.
+const char* injected_bug_name(core::InjectedBug bug);
+std::optional<core::InjectedBug> parse_injected_bug(std::string_view name);
 
 /// Derives a fault mix and core limits from the seed (the sweep configuration).
 SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::InjectedBug bug);
@@ -230,6 +237,7 @@ class Simulator {
   };
 
   void step();
+  void advance();  ///< one tick of step(), which turns a failed assertion into a failure
   void trace();
   void deliver(const Packet& packet);
   void drain(std::uint32_t r);

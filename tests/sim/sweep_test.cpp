@@ -59,6 +59,8 @@ constexpr Regression kRegressionSeeds[] = {
                   // (a fault the sweep must not inject; liveness)
     {100584, 3},  // a restored replica waited for the copy's view, which had risen alone on
                   // timeouts, while the cluster stayed in view 0 (liveness)
+    {535, 1},     // a single replica restarted from a checkpoint whose op's prepare was no
+                  // longer in its WAL stamped its next prepare below it (checker c)
     {505458, 3},  // a restored replica's floor was a view voted in an abandoned view change,
                   // above the cluster's view: its RequestStartView was dropped for ever (#12,
                   // finding 2; liveness)

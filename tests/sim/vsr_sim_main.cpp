@@ -17,25 +17,9 @@
 namespace {
 
 bool parse_bug(const std::string& name, vsr::core::InjectedBug& bug) {
-  using vsr::core::InjectedBug;
-  const std::pair<const char*, InjectedBug> names[] = {
-      {"none", InjectedBug::none},
-      {"prepare_ok_before_durable", InjectedBug::prepare_ok_before_durable},
-      {"quorum_too_small", InjectedBug::quorum_too_small},
-      {"shortest_log_wins", InjectedBug::shortest_log_wins},
-      {"ignore_log_view", InjectedBug::ignore_log_view},
-      {"execute_before_commit", InjectedBug::execute_before_commit},
-      {"forget_client_table", InjectedBug::forget_client_table},
-      {"wiped_replica_votes_as_new", InjectedBug::wiped_replica_votes_as_new},
-      {"recovery_trusts_asking", InjectedBug::recovery_trusts_asking},
-  };
-  for (const auto& [n, b] : names) {
-    if (name == n) {
-      bug = b;
-      return true;
-    }
-  }
-  return false;
+  const auto parsed = vsr::sim::parse_injected_bug(name);
+  if (parsed) bug = *parsed;
+  return parsed.has_value();
 }
 
 int usage() {

@@ -8,10 +8,19 @@
 
 namespace vsr::detail {
 
+/// Called by a failed assertion, before it aborts, when set. The simulator sets it to throw,
+/// so that a broken invariant ends the run as a failure it reports (with the replay command)
+/// instead of ending the test process; nothing else sets it. A handler that returns lets
+/// the abort go on.
+inline void (*assertion_handler)(const char* message) = nullptr;
+
 [[noreturn]] inline void assert_failed(const char* expr, const char* file, int line,
                                        const char* why) {
-  std::fprintf(stderr, "vsr: assertion failed: %s (%s:%d)%s%s\n", expr, file, line,
-               why[0] != '\0' ? ": " : "", why);
+  char message[512];
+  std::snprintf(message, sizeof message, "assertion failed: %s (%s:%d)%s%s", expr, file, line,
+                why[0] != '\0' ? ": " : "", why);
+  if (assertion_handler != nullptr) assertion_handler(message);
+  std::fprintf(stderr, "vsr: %s\n", message);
   std::fflush(stderr);
   std::abort();
 }

@@ -54,6 +54,9 @@ Result<Metadata, std::string> decode_metadata(std::string_view bytes, std::uint6
 struct Checkpoint {
   Op op;
   Checksum checksum;  ///< of the prepare at op
+  /// The primary's stamp on the prepare at op: a replica restarted or synced from this
+  /// checkpoint never stamps a later prepare below it (protocol-notes, "Time").
+  std::uint64_t timestamp_ms = 0;
   std::string app_snapshot;
   std::string client_table;
 };

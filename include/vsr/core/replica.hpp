@@ -157,7 +157,7 @@ class Replica {
   void wal_forget_from(Op op);
   void execute_committed();
   void execute_op(Op op, std::uint64_t timestamp_ms, const std::vector<BatchRequest>& batch);
-  void maybe_checkpoint(Op op, const Checksum& checksum);
+  void maybe_checkpoint(Op op, const Checksum& checksum, std::uint64_t timestamp_ms);
   void restore(const DurableState& state);
   void load_wal(const DurableState& state);
   std::uint64_t jitter();
@@ -340,6 +340,15 @@ class Replica {
 
   Counters counters_;
   std::vector<Effect> effects_;
+
+  /// The state at the last check_invariants(), for the checks of what never goes backwards.
+  struct Monotonic {
+    View log_view;
+    View voted_view;
+    Op commit_min;
+    Op checkpoint_op;
+  };
+  mutable Monotonic checked_;
 };
 
 }  // namespace vsr::core

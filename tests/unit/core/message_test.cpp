@@ -356,11 +356,12 @@ TEST(CoreMessage, MetadataAndCheckpointRoundTrip) {
   md.rejoin_floor = View{8};
   EXPECT_FALSE(decode_metadata(encode_metadata(kCluster, md), kCluster).ok());
 
-  Checkpoint cp{Op{32}, Checksum{3, 4}, "app-state", "table"};
+  Checkpoint cp{Op{32}, Checksum{3, 4}, 1234, "app-state", "table"};
   auto cp_back = decode_checkpoint(encode_checkpoint(kCluster, cp), kCluster);
   ASSERT_TRUE(cp_back.ok()) << cp_back.error();
   EXPECT_EQ(cp_back->op, cp.op);
   EXPECT_EQ(cp_back->checksum, cp.checksum);
+  EXPECT_EQ(cp_back->timestamp_ms, cp.timestamp_ms);
   EXPECT_EQ(cp_back->app_snapshot, cp.app_snapshot);
   EXPECT_EQ(cp_back->client_table, cp.client_table);
 }
