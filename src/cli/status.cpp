@@ -66,6 +66,7 @@ ExitCode run_status(const GlobalOptions& globals, const StatusOptions& options) 
       j["state_digest"] = s.state_digest;
       j["peers_connected"] = s.peers_connected;
       j["rejected_messages"] = s.rejected_messages;
+      if (!s.waiting_for.empty()) j["waiting_for"] = s.waiting_for;
     }
     if (!options.json) {
       if (r.ok()) {
@@ -78,6 +79,7 @@ ExitCode run_status(const GlobalOptions& globals, const StatusOptions& options) 
             static_cast<unsigned long long>(s.commit),
             static_cast<unsigned long long>(s.checkpoint_op), s.state_digest.c_str(),
             s.peers_connected, static_cast<unsigned long long>(s.rejected_messages));
+        if (!s.waiting_for.empty()) std::printf("  waiting for %s\n", s.waiting_for.c_str());
       } else {
         std::printf("%s %s unreachable (%s)\n", n.name.c_str(), n.address.to_string().c_str(),
                     r.error().c_str());

@@ -85,6 +85,64 @@ std::string Replica::debug_log(std::size_t max_slots) const {
   return out;
 }
 
+std::string Replica::waiting_for() const {
+  const auto missing_body = [&]() -> std::optional<Op> {
+    for (auto it = log_.upper_bound(commit_min_.value); it != log_.end(); ++it) {
+      if (!it->second.body || !it->second.durable) return Op{it->first};
+    }
+    return std::nullopt;
+  };
+  switch (status_) {
+    case Status::recovering:
+      if (asking_) {
+        std::uint32_t informed = 0;
+        for (const auto& [r, answer] : recovery_answers_) informed += answer.asking ? 0u : 1u;
+        return fmt::format(
+            "answers to Recovery: {} of {} replicas answered, {} of them not asking themselves",
+            recovery_answers_.size(), options_.replica_count - 1, informed);
+      }
+      return fmt::format(
+          "a StartView of view {} or later (it may have forgotten what it voted for)", view_.value);
+    case Status::view_change:
+      if (primary_of(view_) != self_) {
+        if (static_cast<std::uint32_t>(std::popcount(svc_from_)) < options_.quorum()) {
+          return fmt::format("StartViewChange for view {} from a quorum: {} of {}", view_.value,
+                             std::popcount(svc_from_), options_.quorum());
+        }
+        return fmt::format("the StartView of view {} from replica {}", view_.value,
+                           primary_of(view_).value);
+      }
+      if (!log_chosen_) {
+        return fmt::format("DoViewChange for view {} from a quorum: {} of {}", view_.value,
+                           dvcs_.size(), options_.quorum());
+      }
+      if (auto op = missing_body()) {
+        return fmt::format("the body of op {} (new primary repairing its log)", op->value);
+      }
+      return "its log and view to be durable";
+    case Status::normal:
+      break;
+  }
+  if (is_primary()) {
+    // Only once the oldest prepare has waited past a resend: a loaded primary always has
+    // some in flight.
+    if (!inflight_.empty() &&
+        now_ - inflight_.begin()->second.prepared_tick > options_.prepare_retry_ticks) {
+      const auto& [op, entry] = *inflight_.begin();
+      return fmt::format("acknowledgements of op {}: {} of {}", op, std::popcount(entry.acks),
+                         options_.quorum());
+    }
+    return "";
+  }
+  if (commit_min_ < commit_max_) {
+    if (auto op = missing_body()) {
+      return fmt::format("the body of op {} (repairing; executed through {} of {})", op->value,
+                         commit_min_.value, commit_max_.value);
+    }
+  }
+  return "";
+}
+
 Bytes Replica::prepare_at(Op op) const {
   const Slot* slot = slot_at(op);
   return slot == nullptr ? nullptr : slot->body;
@@ -225,7 +283,7 @@ void Replica::restore(const DurableState& state) {
   } else if (log_view_ == view_) {
     // A restarted primary has lost its pipeline; it hands over through a view change.
     status_ = Status::normal;
-    start_view_change(next(view_));
+    start_view_change(next(view_), ViewChangeCause::restart);
   } else {
     status_ = Status::view_change;
     svc_from_ = 1u << self_.value;

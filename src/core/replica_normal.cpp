@@ -117,7 +117,7 @@ void Replica::prepare_batch() {
   flush_wal();
   VSR_ASSERT_MSG(stored.in_wal, "the primary's WAL reaches its head");
   verify_chain();
-  inflight_[op_.value] = Inflight{p.header.checksum, 0, now_};
+  inflight_[op_.value] = Inflight{p.header.checksum, 0, now_, now_};
   broadcast(bytes);
   counters_.prepares_sent += 1;
   queue_since_tick_ = now_;
@@ -313,7 +313,7 @@ void Replica::primary_tick() {
     // Abdicate: a primary that hears no quorum may be one that can send but not receive;
     // its heartbeats would keep the backups from electing another for as long as that lasts.
     // In a view change it sends no more Commits, so they time out and elect (finding 6).
-    start_view_change(next(view_));
+    start_view_change(next(view_), ViewChangeCause::abdication);
     return;
   }
   if (now_ - last_heartbeat_sent_ >= options_.commit_heartbeat_ticks) {
@@ -337,7 +337,7 @@ void Replica::primary_tick() {
 void Replica::backup_tick() {
   if (options_.replica_count == 1) return;
   if (now_ - last_primary_contact_ >= options_.primary_timeout_ticks + primary_timeout_jitter_) {
-    start_view_change(next(view_));
+    start_view_change(next(view_), ViewChangeCause::primary_timeout);
   }
 }
 

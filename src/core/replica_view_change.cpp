@@ -28,9 +28,35 @@ std::uint32_t count(std::uint32_t mask) {
 
 }  // namespace
 
-void Replica::start_view_change(View view) {
+void Replica::start_view_change(View view, ViewChangeCause cause) {
   VSR_ASSERT(view > view_);
   VSR_ASSERT(options_.replica_count > 1);
+  switch (cause) {
+    case ViewChangeCause::restart:
+      counters_.view_changes_on_restart += 1;
+      break;
+    case ViewChangeCause::primary_timeout:
+      counters_.view_changes_primary_timeout += 1;
+      break;
+    case ViewChangeCause::abdication:
+      counters_.view_changes_abdication += 1;
+      break;
+    case ViewChangeCause::next_view:
+      counters_.view_changes_next_view += 1;
+      break;
+    case ViewChangeCause::svc_quorum:
+      counters_.view_changes_svc_quorum += 1;
+      break;
+    case ViewChangeCause::followed:
+      counters_.view_changes_followed += 1;
+      break;
+    case ViewChangeCause::voted_above:
+      counters_.view_changes_voted_above += 1;
+      break;
+    case ViewChangeCause::do_view_change:
+      counters_.view_changes_do_view_change += 1;
+      break;
+  }
   if (status_ == Status::view_change) view_change_attempts_ += 1;
   view_ = view;
   status_ = Status::view_change;
@@ -88,8 +114,12 @@ void Replica::on_start_view_change(const StartViewChange& m) {
   if (svc_future_.size() > 8) svc_future_.erase(svc_future_.begin());  // bounded memory
   // A sender that voted above our view saw a quorum of StartViewChange once: that view
   // change was real, and the cluster must reach its view for the sender to rejoin.
-  if (status_ == Status::view_change || count(from) >= options_.quorum() || m.voted_view > view_) {
-    start_view_change(m.view);
+  if (status_ == Status::view_change) {
+    start_view_change(m.view, ViewChangeCause::followed);
+  } else if (count(from) >= options_.quorum()) {
+    start_view_change(m.view, ViewChangeCause::svc_quorum);
+  } else if (m.voted_view > view_) {
+    start_view_change(m.view, ViewChangeCause::voted_above);
   }
 }
 
@@ -136,6 +166,7 @@ void Replica::maybe_clear_rejoin_floor() {
     if (maybe_acknowledged_before(it->second)) return;
   }
   rejoin_floor_ = View{0};
+  counters_.rejoin_floors_cleared += 1;
   write_metadata();
 }
 
@@ -175,7 +206,7 @@ void Replica::on_do_view_change(const DoViewChange& m) {
   }
   if (m.view > view_) {
     // Its sender saw a quorum of StartViewChange for m.view, so that view change is real.
-    start_view_change(m.view);
+    start_view_change(m.view, ViewChangeCause::do_view_change);
   }
   if (primary_of(m.view) != self_) {
     counters_.dropped_messages += 1;
@@ -370,7 +401,7 @@ void Replica::maybe_start_view() {
   inflight_.clear();
   for (auto it = log_.upper_bound(commit_max_.value); it != log_.end(); ++it) {
     VSR_ASSERT(it->second.durable && it->second.checksum);
-    inflight_[it->first] = Inflight{*it->second.checksum, bit(self_), now_};
+    inflight_[it->first] = Inflight{*it->second.checksum, bit(self_), now_, now_};
   }
   rebuild_inflight_requests();
   last_heartbeat_sent_ = now_;
@@ -429,12 +460,16 @@ void Replica::on_start_view(const StartView& m) {
   }
   if (!start_view_acceptable(m)) {
     counters_.dropped_messages += 1;
+    counters_.start_views_refused += 1;
     return;
   }
   // Every op a recovering replica holds only as a header (installed below) may have been
   // acknowledged by its earlier life: it never nacks them until their bodies are durable
   // here (make_do_view_change), and the floor survives restarts in the metadata.
-  if (status_ == Status::recovering) rejoin_floor_ = std::max(rejoin_floor_, view_);
+  if (status_ == Status::recovering) {
+    rejoin_floor_ = std::max(rejoin_floor_, view_);
+    counters_.rejoins += 1;
+  }
   VSR_ASSERT(m.view >= log_view_);
   view_ = m.view;
   log_view_ = m.view;
@@ -485,7 +520,7 @@ void Replica::view_change_tick() {
   const std::uint32_t doublings = std::min(view_change_attempts_, Options::view_change_backoff_max);
   const std::uint64_t timeout = (std::uint64_t{options_.view_change_timeout_ticks} << doublings);
   if (now_ - view_change_since_tick_ >= timeout + primary_timeout_jitter_) {
-    start_view_change(next(view_));
+    start_view_change(next(view_), ViewChangeCause::next_view);
   }
 }
 

@@ -699,6 +699,7 @@ NodeStatus Runtime::status() const {
     if (peer && peer->connected()) s.peers_connected += 1;
   }
   s.rejected_messages = replica_.counters().rejected_messages + rejected_;
+  s.waiting_for = replica_.waiting_for();
   return s;
 }
 

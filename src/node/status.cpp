@@ -110,6 +110,10 @@ std::string encode_status_reply(std::uint64_t cluster_id, std::uint64_t nonce,
   e.integer(s.peers_connected);
   e.key("rejected_messages");
   e.integer(wire(s.rejected_messages));
+  if (!s.waiting_for.empty()) {
+    e.key("waiting_for");
+    e.bytes(s.waiting_for);
+  }
   e.end_dict();
   return out;
 }
@@ -137,6 +141,7 @@ Result<StatusReply, std::string> decode_status_reply(std::string_view message,
   s.state_digest = std::string(r.bytes("state_digest"));
   s.peers_connected = static_cast<std::uint32_t>(r.integer_in("peers_connected", 0, u32_max));
   s.rejected_messages = unwire(r.integer_in("rejected_messages", 0, i64_max));
+  if (r.optional("waiting_for")) s.waiting_for = std::string(r.bytes("waiting_for"));
   if (!r.ok()) return fail(r.error());
   return out;
 }

@@ -61,5 +61,26 @@ TEST(SimRejoin, InjectedBugPrimaryNeverAbdicatesStallsTheCluster) {
   EXPECT_FALSE(clients_finish_with_a_deaf_primary(core::InjectedBug::primary_never_abdicates));
 }
 
+TEST(SimRejoin, BeyondTheFaultBudgetTheClusterStallsAndSaysWhyR3) {
+  // Both backups crash: more than f = 1 replica is down. The survivor must not go on alone
+  // (the checkers watch every tick), and says what it waits for (vsr status shows it).
+  Simulator sim(scripted(3, 3));
+  ASSERT_TRUE(sim.run_until(200));
+  const auto primary = sim.primary();
+  ASSERT_TRUE(primary.has_value());
+  for (std::uint32_t r = 0; r < 3; ++r) {
+    if (r != *primary) sim.crash(r);
+  }
+  ASSERT_TRUE(sim.run_until(sim.now() + 2000));
+  const core::Replica& survivor = sim.replica(*primary);
+  EXPECT_EQ(survivor.status(), core::Status::view_change) << "it abdicated";
+  EXPECT_NE(survivor.waiting_for().find("from a quorum: 1 of 2"), std::string::npos)
+      << survivor.waiting_for();
+  for (std::uint32_t r = 0; r < 3; ++r) {
+    if (r != *primary) sim.restart(r);
+  }
+  finish(sim);
+}
+
 }  // namespace
 }  // namespace vsr::sim

@@ -53,6 +53,30 @@ struct Counters {
   std::uint64_t checkpoints_written = 0;
   std::uint64_t state_transfers = 0;  ///< checkpoints installed from a peer
   std::uint64_t truncated_ops = 0;
+  // Which path started each view change (their sum is view_changes_started).
+  std::uint64_t view_changes_on_restart = 0;       ///< a restarted primary hands over
+  std::uint64_t view_changes_primary_timeout = 0;  ///< a backup heard no primary
+  std::uint64_t view_changes_abdication = 0;       ///< a primary heard no quorum
+  std::uint64_t view_changes_next_view = 0;        ///< a view change timed out
+  std::uint64_t view_changes_svc_quorum = 0;       ///< a quorum of StartViewChange
+  std::uint64_t view_changes_followed = 0;        ///< changing views already: followed a higher one
+  std::uint64_t view_changes_voted_above = 0;     ///< a StartViewChange whose sender voted above
+  std::uint64_t view_changes_do_view_change = 0;  ///< a DoViewChange of a higher view
+  std::uint64_t start_views_refused = 0;  ///< stale, or not for a recovering replica's floor
+  std::uint64_t rejoins = 0;              ///< a recovering replica installed a StartView
+  std::uint64_t rejoin_floors_cleared = 0;
+};
+
+/// Why a view change started (Counters).
+enum class ViewChangeCause : std::uint8_t {
+  restart,
+  primary_timeout,
+  abdication,
+  next_view,
+  svc_quorum,
+  followed,
+  voted_above,
+  do_view_change,
 };
 
 class Replica {
@@ -104,6 +128,11 @@ class Replica {
   const ClientTable& client_table() const { return clients_; }
   /// Checksum of the executed op `op`, if it is still in memory.
   std::optional<Checksum> executed_checksum(Op op) const;
+  /// What this replica waits for, in a few words, when it is not simply serving: e.g.
+  /// "a StartView of view 7 or later (restored)", "DoViewChange from 1 more replica",
+  /// "the body of op 42 (no replica sent it yet)". Empty when normal with nothing missing.
+  /// For `vsr status`: a cluster that cannot recover stalls, and says why.
+  std::string waiting_for() const;
   /// One line per log slot around the commit point, for test failure messages.
   std::string debug_log(std::size_t max_slots) const;
   /// The encoded prepare at `op`, if this replica holds its body (null otherwise).
@@ -130,8 +159,9 @@ class Replica {
   /// The primary's bookkeeping for one uncommitted op.
   struct Inflight {
     Checksum checksum;
-    std::uint32_t acks = 0;  ///< bitmask of replicas with the prepare durable
-    std::uint64_t sent_tick = 0;
+    std::uint32_t acks = 0;           ///< bitmask of replicas with the prepare durable
+    std::uint64_t sent_tick = 0;      ///< last sent (resent every prepare_retry_ticks)
+    std::uint64_t prepared_tick = 0;  ///< first sent in this view
   };
 
   struct DvcRecord {
@@ -209,7 +239,7 @@ class Replica {
   /// "Rejoining a lower view" and "Restored replicas").
   bool start_view_acceptable(const StartView& m) const;
   void on_request_start_view(const RequestStartView& m);
-  void start_view_change(View view);
+  void start_view_change(View view, ViewChangeCause cause);
   void view_change_tick();
   /// True iff the slot may hold a prepare that an earlier life of this replica acknowledged
   /// and this one does not hold durably: never a nack (rejoin_floor_).

@@ -37,6 +37,9 @@ struct NodeStatus {
   std::string state_digest;  ///< hex digest of the app state at `commit`
   std::uint32_t peers_connected = 0;
   std::uint64_t rejected_messages = 0;
+  /// What the replica waits for when it is not simply serving (core::Replica::waiting_for);
+  /// empty otherwise. A cluster that cannot recover stalls and says why here.
+  std::string waiting_for;
   friend bool operator==(const NodeStatus&, const NodeStatus&) = default;
 };
 

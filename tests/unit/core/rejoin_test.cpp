@@ -188,6 +188,14 @@ TEST(CoreRejoin, ARestoredReplicaTakesAStartViewOfItsFloorOnlyWithItsNonce) {
   EXPECT_EQ(r.op(), Op{3});
 }
 
+TEST(CoreRejoin, ARecoveringReplicaSaysWhatItWaitsFor) {
+  NullApp app;
+  Replica r(options(), ReplicaIndex{1}, app, 1);
+  open_restored(r, View{2});
+  EXPECT_EQ(r.waiting_for(),
+            "a StartView of view 2 or later (it may have forgotten what it voted for)");
+}
+
 TEST(CoreRejoin, InjectedBugTakesAStartViewOfTheFloorWithoutItsNonce) {
   const auto prepares = chain(3, View{2});
   NullApp app;

@@ -16,6 +16,13 @@ TEST(StatusMessages, RoundTrip) {
   ASSERT_TRUE(decoded.ok()) << decoded.error();
   EXPECT_EQ(decoded->nonce, 9u);
   EXPECT_EQ(decoded->status, s);
+  // What a stalled replica waits for travels too (absent when empty).
+  EXPECT_EQ(bytes.find("waiting_for"), std::string::npos);
+  s.status = "view_change";
+  s.waiting_for = "DoViewChange for view 4 from a quorum: 1 of 2";
+  auto waiting = decode_status_reply(encode_status_reply(77, 9, s), 77);
+  ASSERT_TRUE(waiting.ok()) << waiting.error();
+  EXPECT_EQ(waiting->status, s);
   auto request = decode_status_request(encode_status_request(77, 4), 77);
   ASSERT_TRUE(request.ok());
   EXPECT_EQ(*request, 4u);
