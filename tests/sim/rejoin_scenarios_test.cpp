@@ -48,7 +48,9 @@ bool clients_finish_with_a_deaf_primary(core::InjectedBug bug) {
   if (done) {
     auto now = sim.primary();
     EXPECT_TRUE(now.has_value());
-    if (now) EXPECT_NE(*now, *primary);
+    if (now) {
+      EXPECT_NE(*now, *primary);
+    }
   }
   return done;
 }

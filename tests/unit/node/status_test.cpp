@@ -9,7 +9,7 @@ namespace vsr::node {
 namespace {
 
 TEST(StatusMessages, RoundTrip) {
-  NodeStatus s{"n1", 1, "backup", "normal", 3, 40, 39, 32, "abcd", 2, 5};
+  NodeStatus s{"n1", 1, "backup", "normal", 3, 40, 39, 32, "abcd", 2, 5, ""};
   const std::string bytes = encode_status_reply(77, 9, s);
   EXPECT_EQ(runtime_kind(bytes), "status_reply");
   auto decoded = decode_status_reply(bytes, 77);
