@@ -64,6 +64,13 @@ constexpr Regression kRegressionSeeds[] = {
     {505458, 3},  // a restored replica's floor was a view voted in an abandoned view change,
                   // above the cluster's view: its RequestStartView was dropped for ever (#12,
                   // finding 2; liveness)
+    {3, 4},       // SAFETY: quorum (n-1)/2 + 1 = 2 of 4: a view change quorum missed the
+                  // committed ops ("a StartView would truncate executed ops")
+    {6, 2},       // SAFETY: quorum 1 of 2: the replicas executed different prepares at one
+                  // op (checker a)
+    {2, 2},       // SAFETY: quorum 1 of 2, "a StartView would truncate executed ops"
+    {17, 2},      // same
+    {21, 2},      // same
 };
 
 TEST(SimSweep, RegressionSeeds) {
