@@ -47,6 +47,8 @@ const char* bug_name(core::InjectedBug bug) {
       return "recovering_never_pushes_floor";
     case core::InjectedBug::primary_never_abdicates:
       return "primary_never_abdicates";
+    case core::InjectedBug::minority_quorum_for_even_sizes:
+      return "minority_quorum_for_even_sizes";
   }
   return "?";
 }

@@ -36,6 +36,9 @@ enum class InjectedBug : std::uint8_t {
   /// A primary that hears no quorum never abdicates (a liveness bug under partitions that
   /// let it send but not receive).
   primary_never_abdicates,
+  /// The quorum is (n-1)/2 + 1, the old formula: a majority for odd n, exactly half of an even
+  /// n, so two quorums of an even-sized cluster need not intersect (issue 12, finding 1).
+  minority_quorum_for_even_sizes,
 };
 
 struct Options {
@@ -91,6 +94,7 @@ struct Options {
   /// for even n). Used for replication, view-change votes and nacks alike.
   std::uint32_t quorum() const {
     std::uint32_t q = replica_count / 2 + 1;
+    if (bug == InjectedBug::minority_quorum_for_even_sizes) q = (replica_count - 1) / 2 + 1;
     if (bug == InjectedBug::quorum_too_small && q > 1) q -= 1;
     return q;
   }

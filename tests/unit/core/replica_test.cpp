@@ -81,6 +81,12 @@ TEST(CoreReplica, QuorumSizes) {
   bug = options(4);
   bug.bug = InjectedBug::quorum_too_small;
   EXPECT_EQ(bug.quorum(), 2u);  // one less than a majority
+  for (std::uint32_t n = 1; n <= Options::max_replicas; ++n) {
+    Options minority = options(n);
+    minority.bug = InjectedBug::minority_quorum_for_even_sizes;
+    EXPECT_EQ(minority.quorum(), (n - 1) / 2 + 1) << n;  // half of an even n
+    EXPECT_EQ(minority.quorum() == options(n).quorum(), n % 2 == 1) << n;
+  }
 }
 
 TEST(CoreReplica, SingleReplicaRepliesOnlyAfterItsWriteIsDurable) {
