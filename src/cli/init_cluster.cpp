@@ -56,7 +56,9 @@ std::string timeouts_footer() {
   const config::Timeouts defaults;
   return fmt::format(
       "Node names: [A-Za-z0-9_-]{{1,{}}}, unique. Addresses: HOST:PORT (hostname or IPv4) or "
-      "[IPV6]:PORT, unique. 1 to {} nodes; a node's replica index is its position.\n"
+      "[IPV6]:PORT, unique. 1 to {} nodes; a node's replica index is its position. Quorums are "
+      "majorities (n/2 + 1), so every size is safe; an even size tolerates as many failed "
+      "nodes as the odd size below it.\n"
       "Timeouts are written with their defaults: heartbeat_ms={}, view_change_timeout_ms={}, "
       "request_timeout_ms={}.\nBoth files are mode 0600; cluster.tnet is for the nodes, "
       "client.tnet (no replica key) for clients. See docs/vsr/config.md.\n",

@@ -36,7 +36,10 @@ tnet::Limits file_limits() {
   limits.max_size = limits::config_file_size_max;
   limits.max_depth = limits::config_file_depth_max;
   // Every node is a dict of 3 entries plus the list item; the rest is a few dozen fields.
-  limits.max_elements = 64 + 4 * limits::node_count_max;
+  // Room for four times node_count_max nodes (64, the limit of earlier versions): a file
+  // with too many nodes still decodes, and validate_nodes() refuses it with the limit in the
+  // message instead of a bare "too many elements".
+  limits.max_elements = 64 + 4 * (4 * limits::node_count_max);
   return limits;
 }
 

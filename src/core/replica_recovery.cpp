@@ -8,9 +8,9 @@
 //    highest view any of them voted for or was normal in), exactly like a restored replica:
 //    no PrepareOk, StartViewChange or DoViewChange until a StartView of the floor or a later
 //    view installs the cluster's log.
-// "Enough" is f + 1 answers from replicas that are not themselves asking, or an answer from
-// every other replica: an asking replica may itself have been wiped, so its answer shows
-// nothing, and up to f replicas may be damaged at once.
+// "Enough" is n - quorum + 1 (f + 1 for every n) answers from replicas that are not
+// themselves asking, or an answer from every other replica: an asking replica may itself
+// have been wiped, so its answer shows nothing, and up to f replicas may be damaged at once.
 
 #include <algorithm>
 
@@ -78,7 +78,7 @@ void Replica::on_recovery_response(const RecoveryResponse& m) {
     recovery_answers_[m.replica.value] = m;
     std::uint32_t informed = 0;
     for (const auto& [r, answer] : recovery_answers_) informed += answer.asking ? 0u : 1u;
-    if (informed >= options_.faults_tolerated()) {
+    if (informed + 1 >= options_.quorum()) {
       birth_hold_ = false;  // with itself, a quorum can vote: the cluster is born
       recovery_answers_.clear();
     }
@@ -91,7 +91,12 @@ void Replica::on_recovery_response(const RecoveryResponse& m) {
   recovery_answers_[m.replica.value] = m;  // each replica counts once (its latest answer)
 
   const std::uint32_t others = options_.replica_count - 1;
-  const std::uint32_t quorum = options_.faults_tolerated() + 1;
+  // Informed answers that must intersect every quorum: a started view had a quorum of
+  // voters and an acknowledged op a quorum of holders; if this replica was one of them,
+  // quorum - 1 of the n - 1 others were, and any n - quorum + 1 of the others include one
+  // of those, since (n - quorum + 1) + (quorum - 1) = n > n - 1. With quorum = n/2 + 1 this
+  // is f + 1 for every n (odd n = 2f + 1: quorum f + 1; even n = 2f + 2: quorum f + 2).
+  const std::uint32_t informed_min = options_.replica_count - options_.quorum() + 1;
   std::uint32_t informed = 0;  // answers from replicas that are not asking themselves
   bool all_pristine = true;
   View floor{0};
@@ -101,8 +106,8 @@ void Replica::on_recovery_response(const RecoveryResponse& m) {
     floor = std::max(floor, answer.voted_view);
   }
   if (options_.bug == InjectedBug::recovery_trusts_asking) {
-    if (recovery_answers_.size() < quorum) return;
-  } else if (informed < quorum && recovery_answers_.size() < others) {
+    if (recovery_answers_.size() < informed_min) return;
+  } else if (informed < informed_min && recovery_answers_.size() < others) {
     return;
   }
 
@@ -112,8 +117,8 @@ void Replica::on_recovery_response(const RecoveryResponse& m) {
     // without an informed quorum (at the birth of the cluster), its first prepare would
     // make it non-pristine to replicas still asking, which would then wait for a StartView
     // that fewer than a quorum of voters might never produce: as primary it takes no
-    // request until f others answered while not asking (recovery_tick asks them).
-    birth_hold_ = informed < quorum && primary_of(view_) == self_;
+    // request until quorum - 1 others answered while not asking (recovery_tick asks them).
+    birth_hold_ = informed < informed_min && primary_of(view_) == self_;
     if (!birth_hold_) recovery_answers_.clear();
     open_as_new();
     return;

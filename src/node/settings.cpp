@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "vsr/config/limits.hpp"
 #include "vsr/net/stream.hpp"
 
 namespace vsr::node {
@@ -22,6 +23,10 @@ net::Key key_of(const std::array<std::uint8_t, N>& bytes) {
   std::memcpy(key.bytes.data(), bytes.data(), N);
   return key;
 }
+
+// A config that validates must be one the core can run (else a replica would abort at
+// start-up): the node limit is the core's replica limit.
+static_assert(config::limits::node_count_max == core::Options::max_replicas);
 
 }  // namespace
 

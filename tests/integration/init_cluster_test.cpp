@@ -3,8 +3,11 @@
 // VSR_CLUSTER_DIR default, --log-level, --app), and `vsr init-cluster`: the files it writes
 // (mode 0600, client.tnet without the replica key), its refusal to overwrite without
 // --force (exit 2, nothing changed), --force (new keys), exit 2 with a one-line message for
-// each invalid option, and exit 4 when the directory cannot be written.
+// each invalid option, exit 4 when the directory cannot be written, and exit 2 for a
+// cluster larger than the replicas run (17 nodes), whether asked of init-cluster or found
+// by start-node in a hand-edited cluster.tnet.
 
+#include <sodium.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,10 +17,13 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "process.hpp"
+#include "vsr/base/assert.hpp"
+#include "vsr/codec/tnetstring.hpp"
 #include "vsr/config/cluster_config.hpp"
 
 #ifndef VSR_EXPECTED_VERSION
@@ -44,13 +50,77 @@ mode_t mode_of(const std::filesystem::path& path) {
   return st.st_mode & 07777;
 }
 
+std::string fmt_hex(std::uint8_t b) {
+  static constexpr char digits[] = "0123456789abcdef";
+  return {digits[b >> 4], digits[b & 0xf]};
+}
+
 std::string hex(const std::array<std::uint8_t, 32>& bytes) {
   std::string out;
-  for (std::uint8_t b : bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    out += digits[b >> 4];
-    out += digits[b & 0xf];
+  for (std::uint8_t b : bytes) out += fmt_hex(b);
+  return out;
+}
+
+// `count` nodes n0.. on 127.0.0.1, ports 9000.., as --nodes takes them.
+std::string node_list(std::size_t count) {
+  std::string list;
+  for (std::size_t i = 0; i < count; i++) {
+    if (i > 0) list += ',';
+    list += fmt::format("n{}=127.0.0.1:{}", i, 9000 + i);
   }
+  return list;
+}
+
+// A hand edit of a cluster.tnet: its nodes list replaced by `count` nodes, and the checksum
+// recomputed as docs/vsr/config.md defines it (BLAKE2b-128 of the body), so that the file is
+// well-formed and only the node count is wrong.
+std::string with_nodes(const std::string& file, std::size_t count) {
+  const auto top = tnet::decode(file);
+  VSR_ASSERT(top.ok());
+  const auto body = top->find("body");
+  VSR_ASSERT(body.has_value());
+  std::string edited;
+  tnet::Encoder b(edited);
+  b.begin_dict();
+  for (const tnet::Entry& entry : body->entries()) {
+    b.key(entry.key);
+    if (entry.key != "nodes") {
+      b.raw(entry.value.encoded());
+      continue;
+    }
+    b.begin_list();
+    for (std::size_t i = 0; i < count; i++) {
+      b.begin_dict();
+      b.key("name");
+      b.bytes(fmt::format("n{}", i));
+      b.key("host");
+      b.bytes("127.0.0.1");
+      b.key("port");
+      b.integer(static_cast<std::int64_t>(9000 + i));
+      b.end_dict();
+    }
+    b.end_list();
+  }
+  b.end_dict();
+  unsigned char digest[16];
+  crypto_generichash(digest, sizeof(digest), reinterpret_cast<const unsigned char*>(edited.data()),
+                     edited.size(), nullptr, 0);
+  std::string out;
+  tnet::Encoder e(out);
+  e.begin_dict();
+  for (const tnet::Entry& entry : top->entries()) {
+    e.key(entry.key);
+    if (entry.key == "body") {
+      e.raw(edited);
+    } else if (entry.key == "checksum") {
+      std::string checksum;
+      for (unsigned char byte : digest) checksum += fmt_hex(byte);
+      e.bytes(checksum);
+    } else {
+      e.raw(entry.value.encoded());
+    }
+  }
+  e.end_dict();
   return out;
 }
 
@@ -325,6 +395,37 @@ TEST_F(InitCluster, ReadOnlyDirectoryExits4) {
       temp_ / "ro", std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
   RunResult result = run_vsr({"--cluster-dir", (temp_ / "ro").string(), "init-cluster"});
   expect_one_line_error(result, 4, "Permission denied");
+}
+
+// Issue 12, finding 1: every size init-cluster accepts is one the replicas run (1..16).
+TEST_F(InitCluster, SixteenNodesAreWrittenAndSeventeenExit2) {
+  RunResult sixteen = run_vsr(init({"--nodes", node_list(16)}));
+  ASSERT_EQ(sixteen.status.code, 0) << sixteen.err;
+  auto cluster = config::load_cluster(config::ClusterPaths{cluster_dir()}.cluster_file());
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  EXPECT_EQ(cluster->nodes.size(), 16u);
+
+  const std::filesystem::path other = temp_ / "seventeen";
+  RunResult seventeen =
+      run_vsr({"--cluster-dir", other.string(), "init-cluster", "--nodes", node_list(17)});
+  expect_one_line_error(seventeen, 2, "a cluster has at most 16");
+  EXPECT_FALSE(std::filesystem::exists(other));
+}
+
+// A cluster.tnet edited by hand to hold 17 nodes (with its checksum recomputed, so that only
+// the node count is wrong) is refused by start-node with exit 2 and one line: it used to be
+// loaded and handed to a replica that aborted on the core's limit of 16.
+TEST_F(InitCluster, StartNodeRefusesAHandEditedSeventeenNodeClusterWithExit2) {
+  ASSERT_EQ(run_vsr(init()).status.code, 0);
+  const config::ClusterPaths paths{cluster_dir()};
+  const std::string edited = with_nodes(read_bytes(paths.cluster_file()), 17);
+  { std::ofstream(paths.cluster_file(), std::ios::binary | std::ios::trunc) << edited; }
+
+  RunResult result = run_vsr({"--cluster-dir", cluster_dir().string(), "start-node", "n0"});
+  expect_one_line_error(result, 2, "17 nodes is too many: a cluster has at most 16");
+  EXPECT_EQ(result.status.signal, 0);
+  EXPECT_THAT(result.err, HasSubstr(paths.cluster_file().string()));
+  EXPECT_FALSE(std::filesystem::exists(cluster_dir() / "nodes" / "n0"));
 }
 
 TEST_F(InitCluster, LeftoverNodeDataIsWarnedAbout) {

@@ -45,6 +45,19 @@ TEST(SimInjectedBug, QuorumTooSmallIsCaught) {
   EXPECT_GE(seeds.size(), 3u);
 }
 
+// Issue 12, finding 1: the old quorum (n-1)/2 + 1 is half of an even n, so a view change
+// quorum can miss every replica that acknowledged a committed op. The same seeds pass with
+// majority quorums (SimSweep.R2Seeds200, SimSweep.R4Seeds200, SimSweep.RegressionSeeds).
+TEST(SimInjectedBug, MinorityQuorumForEvenSizesIsCaughtR2) {
+  auto seeds = caught(InjectedBug::minority_quorum_for_even_sizes, 2, 1, 20);  // 2, 6, 7, ...
+  EXPECT_GE(seeds.size(), 3u);
+}
+
+TEST(SimInjectedBug, MinorityQuorumForEvenSizesIsCaughtR4) {
+  auto seeds = caught(InjectedBug::minority_quorum_for_even_sizes, 4, 1, 20);  // 3, 9, 10, ...
+  EXPECT_GE(seeds.size(), 3u);
+}
+
 TEST(SimInjectedBug, ShortestLogWinsIsCaught) {
   auto seeds = caught(InjectedBug::shortest_log_wins, 5, 1, 100);  // 28, 74, 75, 96
   EXPECT_GE(seeds.size(), 2u);

@@ -47,6 +47,8 @@ const char* bug_name(core::InjectedBug bug) {
       return "recovering_never_pushes_floor";
     case core::InjectedBug::primary_never_abdicates:
       return "primary_never_abdicates";
+    case core::InjectedBug::minority_quorum_for_even_sizes:
+      return "minority_quorum_for_even_sizes";
   }
   return "?";
 }
@@ -678,6 +680,9 @@ void Simulator::restore_from(std::uint32_t r, std::uint32_t source) {
 
 void Simulator::random_faults() {
   const std::uint32_t replicas = options_.replicas;
+  // A crash alone is no damage (the replica restarts with what it made durable), so even
+  // with f = 0 (R = 1, 2) one replica may be down; more than f down at once would leave no
+  // quorum up. Damage (wipes, restores, corruption) is bounded by f below.
   const std::uint32_t max_down = std::max<std::uint32_t>(1, options_.core.faults_tolerated());
   std::uint32_t down = 0;
   for (std::uint32_t r = 0; r < replicas; ++r) down += is_up(r) ? 0u : 1u;

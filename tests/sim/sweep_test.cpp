@@ -1,7 +1,9 @@
 // Seed sweeps: random fault mixes (network drops, duplicates, delays, partitions; crashes
-// with torn and lost writes; WAL corruption on a minority) for R = 1, 3 and 5. Every seed
-// must pass all four checkers. The check-sized sweeps run in `make check`; the 20,000-seed
-// sweep is labelled `long`. Seeds that once failed are kept in kRegressionSeeds.
+// with torn and lost writes; WAL corruption on a minority) for every cluster size the
+// configuration accepts, 1 to 16: many seeds for R = 1..5, a few for the larger sizes (each
+// costs more and exercises the same code). Every seed must pass all four checkers. The
+// check-sized sweeps run in `make check`; the 20,000-seed sweep is labelled `long`. Seeds
+// that once failed are kept in kRegressionSeeds.
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -29,6 +31,50 @@ TEST(SimSweep, R3Seeds400) {
 }
 TEST(SimSweep, R5Seeds400) {
   sweep(5, 1, 400);
+}
+
+// Even sizes (issue 12, finding 1): quorums are majorities, so they intersect here too.
+TEST(SimSweep, R2Seeds200) {
+  sweep(2, 1, 200);
+}
+TEST(SimSweep, R4Seeds200) {
+  sweep(4, 1, 200);
+}
+
+// The larger sizes, one test each so that ctest spreads them over the cores.
+constexpr std::uint64_t kLargeSizeSeeds = 20;
+TEST(SimSweep, R6Seeds20) {
+  sweep(6, 1, kLargeSizeSeeds);
+}
+TEST(SimSweep, R7Seeds20) {
+  sweep(7, 1, kLargeSizeSeeds);
+}
+TEST(SimSweep, R8Seeds20) {
+  sweep(8, 1, kLargeSizeSeeds);
+}
+TEST(SimSweep, R9Seeds20) {
+  sweep(9, 1, kLargeSizeSeeds);
+}
+TEST(SimSweep, R10Seeds20) {
+  sweep(10, 1, kLargeSizeSeeds);
+}
+TEST(SimSweep, R11Seeds20) {
+  sweep(11, 1, kLargeSizeSeeds);
+}
+TEST(SimSweep, R12Seeds20) {
+  sweep(12, 1, kLargeSizeSeeds);
+}
+TEST(SimSweep, R13Seeds20) {
+  sweep(13, 1, kLargeSizeSeeds);
+}
+TEST(SimSweep, R14Seeds20) {
+  sweep(14, 1, kLargeSizeSeeds);
+}
+TEST(SimSweep, R15Seeds20) {
+  sweep(15, 1, kLargeSizeSeeds);
+}
+TEST(SimSweep, R16Seeds20) {
+  sweep(16, 1, kLargeSizeSeeds);
 }
 
 // Seeds that failed once, with the bug they found (docs/vsr/protocol.md, "Regressions").
@@ -64,6 +110,13 @@ constexpr Regression kRegressionSeeds[] = {
     {505458, 3},  // a restored replica's floor was a view voted in an abandoned view change,
                   // above the cluster's view: its RequestStartView was dropped for ever (#12,
                   // finding 2; liveness)
+    {3, 4},       // SAFETY: quorum (n-1)/2 + 1 = 2 of 4: a view change quorum missed the
+                  // committed ops ("a StartView would truncate executed ops")
+    {6, 2},       // SAFETY: quorum 1 of 2: the replicas executed different prepares at one
+                  // op (checker a)
+    {2, 2},       // SAFETY: quorum 1 of 2, "a StartView would truncate executed ops"
+    {17, 2},      // same
+    {21, 2},      // same
 };
 
 TEST(SimSweep, RegressionSeeds) {

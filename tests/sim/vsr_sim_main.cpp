@@ -3,11 +3,13 @@
 //   vsr_sim --seed 1234 --replicas 3            replay one seed
 //   vsr_sim --seed 1 --seeds 1000 --replicas 5  sweep seeds 1..1000
 //   vsr_sim ... --bug shortest_log_wins         with an injected protocol bug
+//   vsr_sim --help                              the accepted sizes (1..16) and options
 // Exit status 0 iff every run passed.
 
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -22,10 +24,20 @@ bool parse_bug(const std::string& name, vsr::core::InjectedBug& bug) {
   return parsed.has_value();
 }
 
+constexpr std::uint32_t replicas_max = vsr::core::Options::max_replicas;
+
+void print_usage(std::FILE* to) {
+  fmt::print(to,
+             "usage: vsr_sim [--seed N] [--seeds COUNT] [--replicas 1..{}] [--bug NAME] "
+             "[--verbose]\n"
+             "  --replicas R  cluster size, any of 1..{} (every size the configuration "
+             "accepts;\n"
+             "                quorum n/2 + 1, faults tolerated (n-1)/2); default 3\n",
+             replicas_max, replicas_max);
+}
+
 int usage() {
-  fmt::print(stderr,
-             "usage: vsr_sim [--seed N] [--seeds COUNT] [--replicas 1|3|5] [--bug NAME] "
-             "[--verbose]\n");
+  print_usage(stderr);
   return 2;
 }
 
@@ -51,13 +63,22 @@ int main(int argc, char** argv) {
     } else if (arg == "--replicas") {
       const char* v = value();
       if (v == nullptr) return usage();
-      replicas = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
-      if (replicas < 1 || replicas > 16) return usage();
+      char* end = nullptr;
+      const unsigned long parsed = std::strtoul(v, &end, 10);
+      if (*v == '\0' || *end != '\0' || parsed < 1 || parsed > replicas_max) {
+        fmt::print(stderr, "vsr_sim: --replicas {}: a cluster has 1 to {} replicas\n", v,
+                   replicas_max);
+        return usage();
+      }
+      replicas = static_cast<std::uint32_t>(parsed);
     } else if (arg == "--bug") {
       const char* v = value();
       if (v == nullptr || !parse_bug(v, bug)) return usage();
     } else if (arg == "--verbose") {
       verbose = true;
+    } else if (arg == "--help" || arg == "-h") {
+      print_usage(stdout);
+      return 0;
     } else {
       return usage();
     }

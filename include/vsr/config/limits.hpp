@@ -20,9 +20,12 @@ struct Tunable {
 
 // Cluster shape.
 
-/// Replicas in one cluster. Quorums are counted over all of them; beyond a few dozen a VSR
-/// primary spends its time fanning out prepares, so larger clusters are a mistake.
-inline constexpr std::size_t node_count_max = 64;
+/// Replicas in one cluster: what the core runs (core::Options::max_replicas; node/settings.cpp
+/// asserts they agree), so that every cluster init-cluster writes can start. Every size is
+/// safe: quorums are majorities (n/2 + 1), so any two intersect, and an even size tolerates
+/// as many faults as the odd size below it. Beyond that a VSR primary spends its time
+/// fanning out prepares.
+inline constexpr std::size_t node_count_max = 16;
 /// Node names: [A-Za-z0-9_-]{1,node_name_length_max}.
 inline constexpr std::size_t node_name_length_max = 32;
 /// A DNS name is at most 253 characters, each label at most 63 (RFC 1035 §2.3.4).

@@ -206,7 +206,7 @@ struct RecoveryResponse {
   ReplicaIndex replica;
   /// The highest view the sender durably voted for (voted_view) or was normal in (log_view);
   /// a recovering sender's view floor. At most `view`. Every view that ever started has
-  /// f + 1 replicas that durably say at least that view here.
+  /// a quorum of replicas that durably say at least that view here.
   View voted_view;
   Op op;
   Op commit;

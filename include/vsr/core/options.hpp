@@ -36,6 +36,9 @@ enum class InjectedBug : std::uint8_t {
   /// A primary that hears no quorum never abdicates (a liveness bug under partitions that
   /// let it send but not receive).
   primary_never_abdicates,
+  /// The quorum is (n-1)/2 + 1, the old formula: a majority for odd n, exactly half of an even
+  /// n, so two quorums of an even-sized cluster need not intersect (issue 12, finding 1).
+  minority_quorum_for_even_sizes,
 };
 
 struct Options {
@@ -83,11 +86,15 @@ struct Options {
   static constexpr std::uint32_t view_change_backoff_max = 3;
   static constexpr std::size_t max_client_id_bytes = 64;
 
-  /// f: the number of faulty replicas tolerated.
+  /// f: the number of faulty replicas tolerated, (n-1)/2. An even n = 2f + 2 tolerates no
+  /// more than 2f + 1 does: with f replicas down, the f + 2 left are exactly a quorum.
   std::uint32_t faults_tolerated() const { return (replica_count - 1) / 2; }
-  /// Replicas that must have a prepare durable before it commits (and votes for a view).
+  /// Replicas that must have a prepare durable before it commits (and votes for a view): a
+  /// majority, n/2 + 1, so that any two quorums intersect for every n (f + 1 for odd n, f + 2
+  /// for even n). Used for replication, view-change votes and nacks alike.
   std::uint32_t quorum() const {
-    std::uint32_t q = faults_tolerated() + 1;
+    std::uint32_t q = replica_count / 2 + 1;
+    if (bug == InjectedBug::minority_quorum_for_even_sizes) q = (replica_count - 1) / 2 + 1;
     if (bug == InjectedBug::quorum_too_small && q > 1) q -= 1;
     return q;
   }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -515,6 +516,42 @@ TEST(ConfigFiles, ValuesOutOfRangeInAFileAreNamed) {
     ASSERT_FALSE(decoded.ok()) << c.expected;
     EXPECT_THAT(decoded.error(), HasSubstr(c.expected));
   }
+}
+
+// An encoded nodes list of `count` nodes on distinct ports.
+std::string node_list(std::size_t count) {
+  std::string out;
+  tnet::Encoder e(out);
+  e.begin_list();
+  for (std::size_t i = 0; i < count; i++) {
+    e.raw(node_dict(fmt::format("n{}", i), "127.0.0.1", static_cast<std::int64_t>(9000 + i)));
+  }
+  e.end_list();
+  return out;
+}
+
+// Issue 12, finding 1: a hand-edited file (valid checksum) with more nodes than the replicas
+// run is refused with the limit in the message, never handed to a replica that would abort;
+// 64 nodes (the limit of earlier versions) is refused the same way, not as a decoder error.
+TEST(ConfigFiles, MoreNodesThanTheReplicasRunAreRefusedByName) {
+  const std::string cluster = encode_cluster(sample_cluster());
+  for (std::size_t count : {std::size_t{17}, std::size_t{64}}) {
+    auto decoded = decode_cluster(
+        reseal_changed_body(cluster, "vsr-cluster", {"nodes"}, Op::replace, node_list(count)));
+    ASSERT_FALSE(decoded.ok()) << count;
+    EXPECT_THAT(decoded.error(),
+                HasSubstr(std::to_string(count) + " nodes is too many: a cluster has at most 16"));
+  }
+  auto sixteen = decode_cluster(
+      reseal_changed_body(cluster, "vsr-cluster", {"nodes"}, Op::replace, node_list(16)));
+  ASSERT_TRUE(sixteen.ok()) << sixteen.error();
+  EXPECT_EQ(sixteen->nodes.size(), 16u);
+
+  const std::string client = encode_client(client_config_of(sample_cluster()));
+  auto decoded = decode_client(
+      reseal_changed_body(client, "vsr-client", {"nodes"}, Op::replace, node_list(17)));
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_THAT(decoded.error(), HasSubstr("17 nodes is too many: a cluster has at most 16"));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -193,7 +194,26 @@ TEST(ConfigNodeList, CountsUpToTheCap) {
   EXPECT_TRUE(parse_node_list(list).ok());
   auto too_many = parse_node_list(list + ",extra=h:1");
   ASSERT_FALSE(too_many.ok());
-  EXPECT_THAT(too_many.error(), HasSubstr("at most 64"));
+  EXPECT_THAT(too_many.error(), HasSubstr("at most 16"));
+}
+
+// Issue 12, finding 1: every size the config accepts is one the replicas run (the core's
+// limit is 16 replicas; a 17-node cluster used to be written, then aborted at start-up).
+TEST(ConfigNodeList, AcceptsOneToSixteenNodesAndRefusesSeventeen) {
+  EXPECT_EQ(limits::node_count_max, 16u);
+  std::string list;
+  for (std::size_t count = 1; count <= 17; count++) {
+    if (count > 1) list += ',';
+    list += fmt::format("n{}=127.0.0.1:{}", count, 9000 + count);
+    auto nodes = parse_node_list(list);
+    if (count <= 16) {
+      ASSERT_TRUE(nodes.ok()) << count << ": " << nodes.error();
+      EXPECT_EQ(nodes->size(), count);
+    } else {
+      ASSERT_FALSE(nodes.ok());
+      EXPECT_THAT(nodes.error(), HasSubstr("more than 16 nodes: a cluster has at most 16"));
+    }
+  }
 }
 
 TEST(ConfigNodeList, HostileLengthIsBoundedAndRefused) {
@@ -211,7 +231,7 @@ TEST(ConfigNodes, RefusesEmptyAndTooMany) {
   }
   auto too_many = validate_nodes(many);
   ASSERT_FALSE(too_many.ok());
-  EXPECT_THAT(too_many.error(), HasSubstr("65 nodes is too many"));
+  EXPECT_THAT(too_many.error(), HasSubstr("17 nodes is too many: a cluster has at most 16"));
 }
 
 TEST(ConfigNodes, RefusesBadFieldsOfAModel) {

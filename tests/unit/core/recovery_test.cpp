@@ -279,6 +279,49 @@ TEST(CoreRecovery, ANewPrimaryBornWithoutAnInformedQuorumHoldsRequests) {
   EXPECT_TRUE(prepared);
 }
 
+// Even sizes (issue 12, finding 1): with n = 4 a quorum is 3, so a new primary born
+// without an informed quorum holds requests until quorum - 1 = 2 others (not f = 1) answered
+// while not asking: with one, only two replicas could vote, which is no quorum of four.
+TEST(CoreRecovery, ANewPrimaryOfFourHoldsUntilTwoOthersAreInformedR4) {
+  NullApp app;
+  Replica r(options(4), ReplicaIndex{0}, app, 1);
+  const std::uint64_t nonce = open_empty(r, 4);
+  for (std::uint32_t other = 1; other < 4; ++other) {
+    r.on_message(Message{pristine_answer(other, nonce, true)});
+  }
+  ASSERT_EQ(r.status(), Status::normal);
+  ASSERT_TRUE(r.is_primary());
+  r.on_storage_done(last_write(r.take_effects()));
+  auto prepares_after_a_request = [&](std::uint64_t realtime_ms) {
+    r.on_message(Message{Request{View{0}, "c", RequestNo{0}, ""}});
+    r.tick(realtime_ms);
+    bool prepared = false;
+    for (const Effect& e : r.take_effects()) prepared |= std::holds_alternative<WritePrepare>(e);
+    return prepared;
+  };
+  EXPECT_FALSE(prepares_after_a_request(1000));
+  r.on_message(Message{pristine_answer(1, nonce)});  // f = 1 other informed: not enough
+  EXPECT_FALSE(prepares_after_a_request(1001));
+  r.on_message(Message{pristine_answer(2, nonce)});  // quorum - 1 = 2 others informed
+  EXPECT_TRUE(prepares_after_a_request(1002));
+}
+
+// An asking replica of four decides on n - quorum + 1 = 2 informed answers: any two of the
+// three others include one of the quorum - 1 = 2 others of every quorum it was part of.
+TEST(CoreRecovery, AReplicaOfFourDecidesOnTwoInformedAnswersR4) {
+  NullApp app;
+  Replica r(options(4), ReplicaIndex{3}, app, 1);
+  const std::uint64_t nonce = open_empty(r, 4);
+  r.on_message(Message{pristine_answer(0, nonce)});
+  r.on_message(Message{pristine_answer(1, nonce, true)});
+  EXPECT_TRUE(r.asking());  // one informed answer
+  r.on_message(Message{
+      RecoveryResponse{View{3}, ReplicaIndex{2}, View{3}, Op{5}, Op{4}, false, false, nonce}});
+  EXPECT_FALSE(r.asking());
+  EXPECT_EQ(r.status(), Status::recovering);
+  EXPECT_EQ(r.view(), View{3});
+}
+
 TEST(CoreRecovery, ASingleReplicaWithoutMetadataIsNewAtOnce) {
   NullApp app;
   Replica r(options(1), ReplicaIndex{0}, app, 1);

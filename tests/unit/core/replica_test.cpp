@@ -60,13 +60,33 @@ void open_new(Replica& r) {
   testing::open_new(r, options(3));
 }
 
+// A quorum is a majority for every n (issue 12, finding 1: (n-1)/2 + 1 was half of an even
+// n, so two quorums could be disjoint): any two quorums intersect, and f = (n-1)/2 faulty
+// replicas still leave a quorum.
 TEST(CoreReplica, QuorumSizes) {
-  EXPECT_EQ(options(1).quorum(), 1u);
-  EXPECT_EQ(options(3).quorum(), 2u);
-  EXPECT_EQ(options(5).quorum(), 3u);
+  const std::uint32_t expected[] = {0, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9};
+  for (std::uint32_t n = 1; n <= Options::max_replicas; ++n) {
+    const Options o = options(n);
+    SCOPED_TRACE(n);
+    EXPECT_EQ(o.quorum(), expected[n]);
+    EXPECT_EQ(o.quorum(), n / 2 + 1);
+    EXPECT_GT(2 * o.quorum(), n);                     // any two quorums intersect
+    EXPECT_EQ(o.faults_tolerated(), (n - 1) / 2);     // an even n: as the odd n below it
+    EXPECT_LE(o.quorum() + o.faults_tolerated(), n);  // f down still leaves a quorum
+  }
+  EXPECT_EQ(Options::max_replicas, 16u);
   Options bug = options(5);
   bug.bug = InjectedBug::quorum_too_small;
   EXPECT_EQ(bug.quorum(), 2u);
+  bug = options(4);
+  bug.bug = InjectedBug::quorum_too_small;
+  EXPECT_EQ(bug.quorum(), 2u);  // one less than a majority
+  for (std::uint32_t n = 1; n <= Options::max_replicas; ++n) {
+    Options minority = options(n);
+    minority.bug = InjectedBug::minority_quorum_for_even_sizes;
+    EXPECT_EQ(minority.quorum(), (n - 1) / 2 + 1) << n;  // half of an even n
+    EXPECT_EQ(minority.quorum() == options(n).quorum(), n % 2 == 1) << n;
+  }
 }
 
 TEST(CoreReplica, SingleReplicaRepliesOnlyAfterItsWriteIsDurable) {
