@@ -268,6 +268,8 @@ Status Wal::absorb(std::size_t index, std::string_view data, bool tail_may_tear,
 // make it one) and lengths that agree with its op and body, so a bit flipped anywhere in it
 // is never such a prefix.
 bool Wal::is_torn_write(std::string_view tail, std::uint64_t expect) const {
+  // The injected bug (tests only): every damaged tail is taken for a torn write, as before.
+  if (options_.bug_corrupt_tail_is_torn) return true;
   return format::is_cut_short_record(tail, expect, options_.body_bytes_max);
 }
 

@@ -47,6 +47,8 @@ const char* bug_name(core::InjectedBug bug) {
       return "recovering_never_pushes_floor";
     case core::InjectedBug::primary_never_abdicates:
       return "primary_never_abdicates";
+    case core::InjectedBug::corrupt_tail_is_torn:
+      return "corrupt_tail_is_torn";
   }
   return "?";
 }
@@ -126,6 +128,12 @@ Simulator::Simulator(SimOptions options)
       model_clients_(std::max<std::uint32_t>(1, options_.core.client_table_size)) {
   options_.core.replica_count = options_.replicas;
   options_.core.cluster_id = 0x5157 + options_.seed % 1000;
+  const core::InjectedBug bug = options_.core.bug;
+  if (bug == core::InjectedBug::corrupt_tail_is_torn) {
+    // A decision of the storage layer: the core runs exactly as in production.
+    storage_options_.wal.bug_corrupt_tail_is_torn = true;
+    options_.core.bug = core::InjectedBug::none;
+  }
   model_app_ = make_app();
   storage_options_.wal.segment_bytes_max = options_.wal_segment_bytes;
   // Preallocated WAL space in small steps: the zeros after the last record are exercised
@@ -153,9 +161,7 @@ Simulator::Simulator(SimOptions options)
     clients_[i].next_at = prng_.below(20);
   }
   result_.replay = fmt::format("vsr_sim --seed {} --replicas {}", options_.seed, options_.replicas);
-  if (options_.core.bug != core::InjectedBug::none) {
-    result_.replay += fmt::format(" --bug {}", bug_name(options_.core.bug));
-  }
+  if (bug != core::InjectedBug::none) result_.replay += fmt::format(" --bug {}", bug_name(bug));
 }
 
 Simulator::~Simulator() {

@@ -36,6 +36,10 @@ enum class InjectedBug : std::uint8_t {
   /// A primary that hears no quorum never abdicates (a liveness bug under partitions that
   /// let it send but not receive).
   primary_never_abdicates,
+  /// A storage decision, not the core's: on open, damage at the end of the WAL is cut as a
+  /// torn write even when the last record was written whole (storage::WalOptions::
+  /// bug_corrupt_tail_is_torn). The core ignores it; the simulator hands it to storage.
+  corrupt_tail_is_torn,
 };
 
 struct Options {

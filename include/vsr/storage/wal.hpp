@@ -41,6 +41,10 @@ struct WalOptions {
   /// the inode, a second disk write. 0: plain appends. Zeros after the last record are not
   /// a record, and a scan ignores them (docs/vsr/storage.md).
   std::uint64_t preallocate_bytes = std::uint64_t{1} << 20;
+  /// Test-only (core::InjectedBug::corrupt_tail_is_torn, set by the simulator): open() cuts
+  /// any damage at the end of the last segment as a torn write, the old rule that loses a
+  /// last record whose bytes went bad after it was acknowledged. Never set it elsewhere.
+  bool bug_corrupt_tail_is_torn = false;
 };
 
 /// What a scan found for one op.

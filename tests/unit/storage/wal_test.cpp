@@ -398,6 +398,18 @@ TEST_F(StorageWal, AStrayBitInThePreallocatedZerosIsTheNextOpCorrupt) {
   expect_ok_everywhere(open_wal(env_, options_).scan, 11);
 }
 
+// The injected bug that restores the old rule (WalOptions::bug_corrupt_tail_is_torn): the
+// same flip is cut as a torn write, and op 10 is forgotten.
+TEST_F(StorageWal, TheInjectedBugCutsACorruptLastRecord) {
+  const auto where = build(10);
+  env_.flip_bit(segment_path(1), where[10].offset + where[10].length / 2, 5);
+  options_.bug_corrupt_tail_is_torn = true;
+  auto reopened = open_wal(env_, options_);
+  EXPECT_EQ(reopened.scan.head_op, 9u);
+  ASSERT_TRUE(reopened.scan.torn_tail);
+  EXPECT_EQ(reopened.scan.torn_tail->offset, where[10].offset);
+}
+
 TEST_F(StorageWal, TruncationAtEveryByteOfTheLastRecord) {
   options_.segment_bytes_max = 500;
   const auto where = build(20, 2);
