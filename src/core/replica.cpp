@@ -327,6 +327,10 @@ void Replica::load_wal(const DurableState& state) {
     }
     if (!prepare) {
       if (entry.op == base) continue;
+      // Alone, nobody could repair it and it must not be dropped: the runtime refuses to
+      // start a single replica with a damaged WAL (storage::ReplicaDisk::damage_without_peers).
+      VSR_ASSERT_MSG(options_.replica_count > 1,
+                     "a single replica was opened with an unreadable WAL entry");
       // Written once, unreadable now: it may have been acknowledged, so it is never a nack.
       Slot& slot = log_[entry.op.value];
       slot.corrupt = true;

@@ -836,6 +836,14 @@ Result<void, NodeError> run_node(const NodeSpec& spec) {
         NodeError{NodeError::Kind::environment,
                   fmt::format("cannot start node {}: {}", node.name, disk.error().message)});
   }
+  if (spec.cluster.nodes.size() == 1) {
+    // Alone, a damaged WAL op can be neither repaired (no peer) nor dropped (it may have
+    // been acknowledged): the core would wait forever. Refuse, saying what and where.
+    if (auto damage = (*disk)->damage_without_peers()) {
+      return fail(NodeError{NodeError::Kind::environment,
+                            fmt::format("cannot start node {}: {}", node.name, *damage)});
+    }
+  }
   std::random_device entropy;
   const std::uint64_t seed = (std::uint64_t{entropy()} << 32) ^ entropy();
   Runtime runtime(spec, std::move(*app), std::move(*disk), seed);

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -137,6 +138,109 @@ Parsed parse_record(std::string_view data, std::size_t body_bytes_max) {
   parsed.kind = Parse::valid;
   parsed.record = RecordView{record_op, *parent_sum, *stored_sum, body};
   return parsed;
+}
+
+namespace {
+
+// Reads the bytes of a record as far as they go, checking each one against what the encoder
+// writes. `ended` means the bytes ran out inside the piece being read (consistent so far);
+// `mismatch` means a byte the encoder would never have written there.
+class PrefixReader {
+ public:
+  enum class Step : std::uint8_t { ok, ended, mismatch };
+
+  explicit PrefixReader(std::string_view data) : data_(data) {}
+
+  std::size_t pos() const { return pos_; }
+
+  Step literal(std::string_view text) {
+    for (const char c : text) {
+      if (pos_ == data_.size()) return Step::ended;
+      if (data_[pos_] != c) return Step::mismatch;
+      ++pos_;
+    }
+    return Step::ok;
+  }
+
+  // A length prefix "<n>:" as the encoder writes it: decimal, no leading zero, n <= max.
+  Step length(std::uint64_t max, std::uint64_t& out) {
+    out = 0;
+    std::size_t digits = 0;
+    while (true) {
+      if (pos_ == data_.size()) return Step::ended;
+      const char c = data_[pos_];
+      if (c == ':' && digits > 0) break;
+      if (c < '0' || c > '9' || digits == length_digits_max || (digits == 1 && out == 0)) {
+        return Step::mismatch;
+      }
+      out = out * 10 + static_cast<std::uint64_t>(c - '0');
+      if (out > max) return Step::mismatch;
+      ++digits;
+      ++pos_;
+    }
+    ++pos_;
+    return Step::ok;
+  }
+
+  // `n` opaque bytes (a checksum, a body).
+  Step skip(std::uint64_t n) {
+    if (data_.size() - pos_ < n) {
+      pos_ = data_.size();
+      return Step::ended;
+    }
+    pos_ += static_cast<std::size_t>(n);
+    return Step::ok;
+  }
+
+ private:
+  std::string_view data_;
+  std::size_t pos_ = 0;
+};
+
+// The encoding of a checksum field's value: "16:" and 16 opaque bytes, then ",".
+PrefixReader::Step checksum_value(PrefixReader& reader) {
+  using Step = PrefixReader::Step;
+  if (const Step s = reader.literal("16:"); s != Step::ok) return s;
+  if (const Step s = reader.skip(checksum_bytes); s != Step::ok) return s;
+  return reader.literal(",");
+}
+
+}  // namespace
+
+bool is_cut_short_record(std::string_view data, std::uint64_t op, std::size_t body_bytes_max) {
+  using Step = PrefixReader::Step;
+  PrefixReader reader(data);
+  // Each piece in the order append_record writes it. Running out of bytes anywhere before
+  // the terminator is a cut; any byte the encoder would not have written is not.
+  auto cut = [](Step s) { return s == Step::ended; };
+  std::uint64_t payload = 0;
+  if (const Step s = reader.length(body_bytes_max + record_overhead_max, payload); s != Step::ok) {
+    return cut(s);
+  }
+  const std::size_t payload_start = reader.pos();
+  if (const Step s = reader.literal("2:op,"); s != Step::ok) return cut(s);
+  const std::string op_text = std::to_string(op);
+  if (const Step s = reader.literal(fmt::format("{}:{}#", op_text.size(), op_text));
+      s != Step::ok) {
+    return cut(s);
+  }
+  if (const Step s = reader.literal("6:parent,"); s != Step::ok) return cut(s);
+  if (const Step s = checksum_value(reader); s != Step::ok) return cut(s);
+  if (const Step s = reader.literal("8:checksum,"); s != Step::ok) return cut(s);
+  if (const Step s = checksum_value(reader); s != Step::ok) return cut(s);
+  if (const Step s = reader.literal("4:body,"); s != Step::ok) return cut(s);
+  std::uint64_t body = 0;
+  if (const Step s = reader.length(body_bytes_max, body); s != Step::ok) return cut(s);
+  // The op and the body length fix the record's size: a flipped digit in either length
+  // prefix shows here, before the body is skipped (a longer body would run off the end).
+  if (record_size(op, static_cast<std::size_t>(body)) != payload_start + payload + 1) {
+    return false;
+  }
+  if (const Step s = reader.skip(body); s != Step::ok) return cut(s);
+  if (const Step s = reader.literal(","); s != Step::ok) return cut(s);
+  // Everything but the terminator is there. Missing, the write was cut; present (or any
+  // other byte there), the record was written whole.
+  return reader.pos() == data.size();
 }
 
 std::optional<std::size_t> find_record(std::string_view data, std::size_t from, std::uint64_t lo,

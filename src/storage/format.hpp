@@ -55,6 +55,15 @@ struct Parsed {
 /// Parses the record at the front of `data`, believing no body over `body_bytes_max`.
 Parsed parse_record(std::string_view data, std::size_t body_bytes_max);
 
+/// Returns true iff `data` is a proper prefix of the record this WAL would write for `op`
+/// with some body of at most `body_bytes_max` bytes: every byte present is what the encoder
+/// writes there (lengths, keys, tags, and the outer length consistent with the op and the
+/// body length), and `data` ends before the record's terminating "}". Checksums are not
+/// checked (they are not all there). This is what a write cut short by a crash leaves when
+/// what follows it is zeros or the end of the file; a complete record with bytes flipped is
+/// never such a prefix (its terminator is present, or its lengths disagree).
+bool is_cut_short_record(std::string_view data, std::uint64_t op, std::size_t body_bytes_max);
+
 /// The first offset at or after `from` where a valid record for an op in [lo, hi] starts,
 /// or nullopt. This is how a scan finds its footing again after damaged framing.
 std::optional<std::size_t> find_record(std::string_view data, std::size_t from, std::uint64_t lo,

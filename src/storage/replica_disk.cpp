@@ -62,7 +62,11 @@ Result<std::unique_ptr<ReplicaDisk>, DiskError> ReplicaDisk::open(Env& env, std:
     }
     durable.checkpoint = std::move(*checkpoint);
   }
+  disk->recovered_commit_ = state.metadata.commit;
   for (WalEntry& entry : state.wal.entries) {
+    if (entry.status != RecordStatus::ok) {
+      disk->damaged_.push_back(WalEntry{entry.op, entry.status, entry.damage, {}, {}});
+    }
     if (entry.status == RecordStatus::missing) continue;  // the core repairs gaps
     core::WalEntry out;
     out.op = core::Op{entry.op};
@@ -80,6 +84,55 @@ Result<std::unique_ptr<ReplicaDisk>, DiskError> ReplicaDisk::open(Env& env, std:
   if (auto named = disk->name_recovered_checkpoint(); !named) return fail(std::move(named).error());
   disk->read_restored_marker();
   return disk;
+}
+
+namespace {
+
+const char* what_is_wrong(const WalEntry& entry) {
+  if (entry.status == RecordStatus::missing) return "missing (no bytes for it in any segment)";
+  switch (entry.damage) {
+    case Damage::checksum:
+      return "corrupt (a complete record that fails its checksum)";
+    case Damage::framing:
+      return "corrupt (bytes that do not parse as a record)";
+    case Damage::chain:
+      return "corrupt (its parent is not the checksum of the op before it)";
+    case Damage::none:
+      break;
+  }
+  return "corrupt";
+}
+
+}  // namespace
+
+std::optional<std::string> ReplicaDisk::damage_without_peers() const {
+  if (damaged_.empty()) return std::nullopt;
+  const Wal& wal = storage_.wal();
+  const WalEntry& first = damaged_.front();
+  std::string where;
+  const std::optional<RecordLocation> at = wal.locate(first.op);
+  if (at && at->length > 0) {
+    where = fmt::format(" in {}, bytes {} to {}", join(dir_, at->segment), at->offset,
+                        at->offset + at->length);
+  }
+  std::string text = fmt::format("op {} of the WAL is {}{}", first.op, what_is_wrong(first), where);
+  if (damaged_.size() > 1) {
+    text += fmt::format(", and {} later ops are damaged too", damaged_.size() - 1);
+  }
+  text +=
+      ". A cluster of one replica has no peer to repair it from, and the op may have been "
+      "acknowledged to a client, so the node does not start rather than lose it. Restore the "
+      "node directory from a backup";
+  // The one case an operator may choose to give up: a single damaged op that is the last
+  // one in the WAL and above the durable commit point (else recovery reports it missing).
+  if (damaged_.size() == 1 && first.status == RecordStatus::corrupt && first.op == wal.head_op() &&
+      first.op > recovered_commit_ && at) {
+    text += fmt::format(
+        "; or, to accept losing op {} (and any reply a client got for it), cut it off with "
+        "`truncate -s {} {}` and start again",
+        first.op, at->offset, join(dir_, at->segment));
+  }
+  return text + ".";
 }
 
 Result<void, DiskError> ReplicaDisk::name_recovered_checkpoint() {

@@ -7,11 +7,14 @@
 //
 // The one judgement call is the torn tail. A crash in the middle of a write can only damage
 // the end of the last segment (a segment is closed only after everything in it was synced),
-// so damage there with no sound record after it is a torn write and is cut off. Damage with
-// a sound record after it, or in an earlier segment, cannot be a torn write: the bytes were
-// synced and then went bad, the ops there may be committed, and they are reported corrupt
-// for the core to repair from its peers ("Storage and repair" in protocol-notes: truncating
-// on a checksum failure is the classic way to lose acknowledged data).
+// so damage there with no sound record after it may be a torn write. It is cut off only
+// when its bytes are the front of the next record and nothing else (is_torn_write): a write
+// that never completed was never acknowledged. A last record that was written whole and
+// then damaged by the medium is not such a prefix, and neither is damage with a sound
+// record after it, or in an earlier segment: those bytes were synced and then went bad, the
+// ops there may be committed, and they are reported corrupt for the core to repair from its
+// peers ("Storage and repair" in protocol-notes: truncating on a checksum failure is the
+// classic way to lose acknowledged data).
 
 #include "vsr/storage/wal.hpp"
 
@@ -244,14 +247,30 @@ Status Wal::absorb(std::size_t index, std::string_view data, bool tail_may_tear,
     const auto next = format::find_record(data, pos + 1, expect, hi, options_.body_bytes_max);
     pos = next ? *next : data.size();
   }
-  if (bad_start) {
-    if (tail_may_tear) {
-      if (out != nullptr) out->bad_tail = *bad_start;
-    } else {
-      mark_damaged(expect, hi, *bad_start, data.size(), bad_damage);
-    }
+  if (bad_start && tail_may_tear && is_torn_write(data.substr(*bad_start), expect)) {
+    if (out != nullptr) out->bad_tail = *bad_start;
+  } else if (bad_start && tail_may_tear) {
+    // Damage at the very end that a crash cannot have left: a record was written whole
+    // here and went bad afterwards, so it may have been acknowledged. It is the next op,
+    // reported corrupt (repaired from a peer, never a nack), and its bytes stay.
+    mark_damaged(expect, expect, *bad_start, data.size(), bad_damage);
+  } else if (bad_start) {
+    mark_damaged(expect, hi, *bad_start, data.size(), bad_damage);
   }
   return {};
+}
+
+// The torn-tail rule (docs/vsr/storage.md, "Scanning"). Appends go over zeros (preallocated
+// space, a file extended, or a file cut by an earlier scan or truncation), so a write that a
+// crash interrupted leaves the front of the record for op `expect` followed by zeros, which
+// absorb() trimmed: `tail` is then a proper prefix of that record. A record that was written
+// whole keeps its terminator (a tnetstring's "}" is not a zero byte, nor can one flipped bit
+// make it one) and lengths that agree with its op and body, so a bit flipped anywhere in it
+// is never such a prefix.
+bool Wal::is_torn_write(std::string_view tail, std::uint64_t expect) const {
+  // The injected bug (tests only): every damaged tail is taken for a torn write, as before.
+  if (options_.bug_corrupt_tail_is_torn) return true;
+  return format::is_cut_short_record(tail, expect, options_.body_bytes_max);
 }
 
 Status Wal::cut_torn_tail(std::size_t index, std::uint64_t offset, WalScan& scan) {

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "scripted.hpp"
 #include "simulator.hpp"
 
 namespace vsr::sim {
@@ -157,6 +158,19 @@ TEST(SimInjectedBug, IgnoreLogViewIsCaught) {
   SimResult good = ignore_log_view_script(InjectedBug::none);
   EXPECT_TRUE(good.ok) << good.failure;
   SimResult bad = ignore_log_view_script(InjectedBug::ignore_log_view);
+  EXPECT_TRUE(is_safety_failure(bad)) << (bad.ok ? "no violation reported" : bad.failure);
+}
+
+/// The old torn-tail rule (a storage decision, WalOptions::bug_corrupt_tail_is_torn): a
+/// backup's last WAL record, flipped by the medium after it acknowledged it, is cut on
+/// restart as if a crash had torn it; with the third replica, which never saw the op, it
+/// nacks the op, and the new view truncates what the old primary committed and answered.
+TEST(SimInjectedBug, CorruptTailIsTornIsCaught) {
+  std::uint64_t flipped = 0;
+  const SimResult good = flipped_last_record_script(InjectedBug::none, &flipped);
+  ASSERT_GT(flipped, 0u);
+  EXPECT_TRUE(good.ok) << good.failure;
+  const SimResult bad = flipped_last_record_script(InjectedBug::corrupt_tail_is_torn, nullptr);
   EXPECT_TRUE(is_safety_failure(bad)) << (bad.ok ? "no violation reported" : bad.failure);
 }
 

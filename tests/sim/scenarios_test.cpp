@@ -160,6 +160,55 @@ TEST(SimScenario, RepairCorruptPrepareThenPrimaryCrashR3) {
   finish(sim);
 }
 
+TEST(SimScenario, RestartLastWalRecordFlippedIsRepairedNotTruncatedR3) {
+  // Issue 12, finding 5: a bit flipped in the body of a backup's last WAL record, the only
+  // acknowledgement besides the primary's of a committed op, while the primary is down. The
+  // record was written whole, so it is read back corrupt (not cut as a torn write), the
+  // backup never nacks it, and the view change waits for the old primary's copy instead of
+  // truncating a committed, answered op (flipped_last_record_script, scripted.hpp; with
+  // the old rule, SimInjectedBug.CorruptTailIsTornIsCaught).
+  std::uint64_t flipped = 0;
+  const SimResult r = flipped_last_record_script(core::InjectedBug::none, &flipped);
+  ASSERT_GT(flipped, 0u) << "the script found no last record to flip";
+  EXPECT_TRUE(r.ok) << r.failure;
+  EXPECT_GE(r.corrupt_entries, 1u);
+  EXPECT_GE(r.corrupt_tails, 1u);
+  EXPECT_GE(r.ops_committed, flipped);
+}
+
+TEST(SimScenario, RestartLastWalRecordFlippedNeverCommittedIsTruncatedR3) {
+  // The liveness side of finding 5: backup 1 acknowledges an op that nobody else makes
+  // durable (backup 2 never gets it, the primary's own write is slow and lost in its crash),
+  // and its record of it is flipped. The slot is unknown, not a nack: while the primary is
+  // down the view change cannot rule the op out and waits; once the primary is back, two
+  // nacks truncate it and replica 1 drops its corrupt slot with the StartView.
+  Simulator sim(scripted(3, 1, 5));
+  ASSERT_TRUE(sim.run_until(150));
+  sim.set_client_active(0, false);
+  ASSERT_TRUE(sim.run_until(250));
+  sim.block(0, 2);
+  sim.set_storage_latency(0, 1000);
+  sim.set_client_active(0, true);
+  ASSERT_TRUE(sim.run_until(300));
+  sim.set_client_active(0, false);
+  const std::uint64_t op = sim.replica(1).op().value;
+  ASSERT_GT(op, sim.replica(1).commit_max().value) << "the op must be uncommitted";
+  sim.crash(1);
+  ASSERT_TRUE(sim.flip_wal_bit(1, op, -10, 3));
+  sim.crash(0);
+  sim.set_storage_latency(0, 0);
+  sim.heal();
+  sim.restart(1);
+  ASSERT_TRUE(sim.run_until(sim.now() + 1000));
+  EXPECT_EQ(sim.replica(1).status(), core::Status::view_change);
+  EXPECT_EQ(sim.replica(1).op().value, op) << "the corrupt slot is kept while unknown";
+  sim.restart(0);
+  sim.set_client_active(0, true);
+  finish(sim);
+  EXPECT_GE(sim.summarize().corrupt_entries, 1u);
+  EXPECT_GE(sim.summarize().truncations, 1u);
+}
+
 TEST(SimScenario, RestartMetadataLostIsRefusedThenRestoredR3) {
   // A backup comes back with its WAL but without its metadata and checkpoint copies:
   // nothing says what the WAL means or what the replica voted for, so storage refuses the

@@ -49,6 +49,8 @@ const char* bug_name(core::InjectedBug bug) {
       return "primary_never_abdicates";
     case core::InjectedBug::minority_quorum_for_even_sizes:
       return "minority_quorum_for_even_sizes";
+    case core::InjectedBug::corrupt_tail_is_torn:
+      return "corrupt_tail_is_torn";
   }
   return "?";
 }
@@ -118,6 +120,7 @@ SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::Inje
   o.wipe_percent = p.chance(1, 2) ? 0 : static_cast<std::uint32_t>(20 + p.below(60));
   // From the seed itself, not the generator, so the other draws of a seed stay as they were.
   o.restore_percent = (seed / 2) % 3 == 0 ? 30 : 0;
+  o.corrupt_tail_percent = o.corrupt_percent > 0 ? 40 : 0;
   return o;
 }
 
@@ -127,6 +130,12 @@ Simulator::Simulator(SimOptions options)
       model_clients_(std::max<std::uint32_t>(1, options_.core.client_table_size)) {
   options_.core.replica_count = options_.replicas;
   options_.core.cluster_id = 0x5157 + options_.seed % 1000;
+  const core::InjectedBug bug = options_.core.bug;
+  if (bug == core::InjectedBug::corrupt_tail_is_torn) {
+    // A decision of the storage layer: the core runs exactly as in production.
+    storage_options_.wal.bug_corrupt_tail_is_torn = true;
+    options_.core.bug = core::InjectedBug::none;
+  }
   model_app_ = make_app();
   storage_options_.wal.segment_bytes_max = options_.wal_segment_bytes;
   // Preallocated WAL space in small steps: the zeros after the last record are exercised
@@ -154,9 +163,7 @@ Simulator::Simulator(SimOptions options)
     clients_[i].next_at = prng_.below(20);
   }
   result_.replay = fmt::format("vsr_sim --seed {} --replicas {}", options_.seed, options_.replicas);
-  if (options_.core.bug != core::InjectedBug::none) {
-    result_.replay += fmt::format(" --bug {}", bug_name(options_.core.bug));
-  }
+  if (bug != core::InjectedBug::none) result_.replay += fmt::format(" --bug {}", bug_name(bug));
 }
 
 Simulator::~Simulator() {
@@ -513,12 +520,11 @@ void Simulator::open_disk(std::uint32_t r, bool refusal_expected) {
   drain(r);
 }
 
-// Flips one bit in the WAL record of each op (from the checkpoint on) for which pick(op)
-// says so: media corruption of bytes that were synced. The recovery scan then reports the op
-// corrupt. In the WAL's last record the bit goes into the parent checksum: a flip elsewhere
-// in the last record is indistinguishable from a torn write and is cut as one
-// (docs/vsr/storage.md, "Scanning"), which is the storage's documented limit, not a
-// corruption the protocol can be asked to survive.
+// Flips one bit, anywhere, in the WAL record of each op (from the checkpoint on) for which
+// pick(op, whether it is the last record) says so: media corruption of bytes that were synced. The
+// recovery scan then reports the op corrupt, the last record's included: a record written whole is
+// never taken for a torn write (docs/vsr/storage.md, "Scanning"), and the core must neither forget
+// nor nack it.
 template <class Pick>
 void Simulator::corrupt_wal(std::uint32_t r, Pick pick) {
   storage::MemoryEnv& env = *nodes_[r].env;
@@ -534,21 +540,33 @@ void Simulator::corrupt_wal(std::uint32_t r, Pick pick) {
   };
   std::vector<Flip> flips;
   for (const storage::WalEntry& entry : recovered->state.wal.entries) {
-    if (entry.status != storage::RecordStatus::ok || !pick(entry.op)) continue;
+    if (entry.status != storage::RecordStatus::ok || !pick(entry.op, entry.op == head)) continue;
     const std::optional<storage::RecordLocation> where = wal.locate(entry.op);
     if (!where || where->length == 0) continue;
     const std::string path = storage::join(dir, where->segment);
-    std::uint64_t offset = where->offset + prng_.below(where->length);
-    if (entry.op == head) {
-      auto record = env.read_at(path, where->offset, static_cast<std::size_t>(where->length));
-      constexpr std::string_view parent = "6:parent,16:";
-      const std::size_t at = record ? record->find(parent) : std::string::npos;
-      if (at == std::string::npos) continue;
-      offset = where->offset + at + parent.size() + prng_.below(16);
-    }
+    const std::uint64_t offset = where->offset + prng_.below(where->length);
     flips.push_back(Flip{path, offset, static_cast<int>(prng_.below(8))});
+    if (entry.op == head) result_.corrupt_tails += 1;
   }
   for (const Flip& flip : flips) env.flip_bit(flip.path, flip.offset, flip.bit);
+}
+
+bool Simulator::flip_wal_bit(std::uint32_t r, std::uint64_t op, std::int64_t byte, int bit) {
+  VSR_ASSERT(!is_up(r));
+  storage::MemoryEnv& env = *nodes_[r].env;
+  auto recovered = storage::recover(env, dir_of(r), storage_options_);
+  if (!recovered || recovered->state.fresh) return false;
+  const storage::WalEntry* entry = recovered->state.wal.find(op);
+  const std::optional<storage::RecordLocation> where = recovered->storage.wal().locate(op);
+  const auto length = static_cast<std::int64_t>(where ? where->length : 0);
+  if (entry == nullptr || entry->status != storage::RecordStatus::ok || byte >= length ||
+      byte < -length) {
+    return false;
+  }
+  const auto at = static_cast<std::uint64_t>(byte >= 0 ? byte : length + byte);
+  env.flip_bit(storage::join(dir_of(r), where->segment), where->offset + at, bit);
+  if (op == recovered->state.wal.head_op) result_.corrupt_tails += 1;
+  return true;
 }
 
 // Deletes, durably, the files of the replica's directory for which which(name) is true.
@@ -592,7 +610,7 @@ void Simulator::restart(std::uint32_t r, const std::set<std::uint64_t>& corrupt_
                         bool lose_metadata) {
   VSR_ASSERT(!is_up(r));
   if (!corrupt_ops.empty()) {
-    corrupt_wal(r, [&](std::uint64_t op) { return corrupt_ops.count(op) != 0; });
+    corrupt_wal(r, [&](std::uint64_t op, bool) { return corrupt_ops.count(op) != 0; });
   }
   if (lose_metadata) {
     remove_files(r, [](const std::string& name) {
@@ -690,8 +708,12 @@ void Simulator::random_faults() {
     if (!is_up(r)) {
       if (now_ >= nodes_[r].down_until) {
         if (faulty_.count(r) != 0 && options_.corrupt_percent > 0) {
-          corrupt_wal(r,
-                      [&](std::uint64_t) { return prng_.chance(options_.corrupt_percent, 100); });
+          corrupt_wal(r, [&](std::uint64_t, bool last) {
+            return prng_.chance(
+                last ? std::max(options_.corrupt_percent, options_.corrupt_tail_percent)
+                     : options_.corrupt_percent,
+                100);
+          });
         }
         restart(r);
         down -= 1;

@@ -13,8 +13,8 @@
 // (the process stops inside one of its first file operations, and the last unsynced write
 // lands in part). A restart recovers the directory (ReplicaDisk::open); a directory that
 // cannot start (nothing valid) fails the run unless the scenario asked for it. Media
-// corruption, on at most f replicas ever, is bits flipped in WAL records
-// (MemoryEnv::flip_bit).
+// corruption, on at most f replicas ever, is bits flipped in WAL records, at any byte and in
+// the last record too (MemoryEnv::flip_bit).
 //
 // Checkers run after every tick:
 //   (a) no two replicas execute different prepares (by checksum) at one op;
@@ -65,7 +65,10 @@ struct SimOptions {
   NetworkFaults network;
   std::uint32_t crash_percent = 0;    ///< chance per 100 ticks that an up replica crashes
   std::uint32_t corrupt_percent = 0;  ///< chance a WAL record of a faulty replica gets a bit flip
-  std::uint32_t torn_percent = 50;    ///< chance a crash strikes inside the write in flight
+  /// Chance its last WAL record gets one, where acknowledged data is most easily lost (a
+  /// flip there must not pass for a torn write); only with corrupt_percent > 0.
+  std::uint32_t corrupt_tail_percent = 0;
+  std::uint32_t torn_percent = 50;  ///< chance a crash strikes inside the write in flight
   /// Chance that a random crash is followed by a wipe (its whole disk deleted), while at
   /// most f replicas are damaged at once (wiped and not caught up, or corruption-faulty).
   std::uint32_t wipe_percent = 0;
@@ -103,6 +106,7 @@ struct SimResult {
   std::uint64_t evictions = 0;        ///< evicted replies received by clients
   std::uint64_t state_transfers = 0;
   std::uint64_t corrupt_entries = 0;  ///< WAL entries read back corrupt on restart
+  std::uint64_t corrupt_tails = 0;    ///< bits flipped in the WAL's last record (any byte)
   std::uint64_t torn_writes = 0;      ///< crashes that struck inside a write
   std::uint64_t max_view = 0;
   std::uint64_t view_changes = 0;
@@ -139,6 +143,11 @@ class Simulator {
   /// stays down (refusal() says why); any other refusal fails the run.
   void restart(std::uint32_t replica, const std::set<std::uint64_t>& corrupt_ops = {},
                bool lose_metadata = false);
+  /// Media corruption where a script wants it: flips bit `bit` of byte `byte` of the WAL
+  /// record of `op` on the down `replica`, through its MemoryEnv. `byte` counts from the
+  /// record's start, or from its end when negative (-1: its last byte, the terminator).
+  /// Returns false when the WAL holds no sound record for `op` that long.
+  bool flip_wal_bit(std::uint32_t replica, std::uint64_t op, std::int64_t byte, int bit);
   /// `rm -rf nodes/NAME`: deletes the whole durable state of the down `replica` (its disk,
   /// and a RESTORED marker with it). Restart it with restart(). It counts as damaged until
   /// it is durably normal and has executed every op the cluster held when it was wiped.

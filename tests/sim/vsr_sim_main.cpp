@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
     total.truncations += result.truncations;
     total.state_transfers += result.state_transfers;
     total.corrupt_entries += result.corrupt_entries;
+    total.corrupt_tails += result.corrupt_tails;
     total.replies_checked += result.replies_checked;
     total.evictions += result.evictions;
     if (!result.ok) {
@@ -119,11 +120,12 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print(
       "faults and recoveries: {} crashes ({} wipes, {} restores from a copy, {} inside a "
-      "write), {} view changes started, {} corrupt WAL entries, {} prepares repaired, {} ops "
-      "truncated, {} state transfers; {} replies checked\n",
+      "write), {} view changes started, {} corrupt WAL entries ({} bit flips in a last "
+      "record), {} prepares repaired, {} ops truncated, {} state transfers; {} replies "
+      "checked\n",
       total.crashes, total.wipes, total.restores, total.torn_writes, total.view_changes,
-      total.corrupt_entries, total.repairs, total.truncations, total.state_transfers,
-      total.replies_checked);
+      total.corrupt_entries, total.corrupt_tails, total.repairs, total.truncations,
+      total.state_transfers, total.replies_checked);
   fmt::print("{} seeds, {} failed, {} simulated ops in {:.2f} s wall ({:.0f} ops/s)\n", seeds,
              failures, ops, seconds, seconds > 0 ? static_cast<double>(ops) / seconds : 0.0);
   return failures == 0 ? 0 : 1;

@@ -39,6 +39,10 @@ enum class InjectedBug : std::uint8_t {
   /// The quorum is (n-1)/2 + 1, the old formula: a majority for odd n, exactly half of an even
   /// n, so two quorums of an even-sized cluster need not intersect (issue 12, finding 1).
   minority_quorum_for_even_sizes,
+  /// A storage decision, not the core's: on open, damage at the end of the WAL is cut as a
+  /// torn write even when the last record was written whole (storage::WalOptions::
+  /// bug_corrupt_tail_is_torn). The core ignores it; the simulator hands it to storage.
+  corrupt_tail_is_torn,
 };
 
 struct Options {

@@ -33,6 +33,7 @@
 #include <set>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "vsr/base/result.hpp"
 #include "vsr/core/effects.hpp"
@@ -94,6 +95,13 @@ class ReplicaDisk {
   /// The storage underneath (for tests and the simulator's inspection).
   const NodeStorage& storage() const { return storage_; }
 
+  /// Why this directory cannot serve a cluster of one replica, or nullopt: the WAL ops after
+  /// the checkpoint that open() found corrupt or missing, which only a peer could repair
+  /// (each with its file and bytes), and what the operator can do. With peers the core
+  /// repairs them; alone it would wait forever for a repair, and must not drop them either
+  /// (each may have been acknowledged), so the runtime refuses to start (exit 4).
+  std::optional<std::string> damage_without_peers() const;
+
   /// Why the replica must start in status recovering (the directory holds a RESTORED
   /// marker: its state was copied from another replica), or nullopt. For the start log.
   const std::optional<std::string>& restored_reason() const { return restored_reason_; }
@@ -128,7 +136,9 @@ class ReplicaDisk {
   NodeStorage storage_;
   core::DurableState durable_;
   std::optional<std::string> restored_reason_;
-  bool wal_buffered_ = false;  // appends not yet synced
+  std::vector<WalEntry> damaged_;       // the WAL ops open() found corrupt or missing (no body)
+  std::uint64_t recovered_commit_ = 0;  // the storage metadata's commit at open()
+  bool wal_buffered_ = false;           // appends not yet synced
   /// Prepares above the WAL's head + 1: op -> (write id, bytes). Bounded by the core's
   /// pipeline and repair window; a TruncateWal drops those above its op.
   std::map<std::uint64_t, std::pair<std::uint64_t, core::Bytes>> held_;

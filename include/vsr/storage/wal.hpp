@@ -5,8 +5,9 @@
 //   - append() buffers records, sync() writes them with one write and one fdatasync (two at
 //     a segment boundary), and fsyncs the directory after creating a segment file;
 //   - open() scans the segments from a given op (the checkpoint's, plus one) and reports
-//     every op as ok, corrupt or missing; garbage at the very end of the last segment is a
-//     torn write and is cut away, damage anywhere else is reported and left for repair;
+//     every op as ok, corrupt or missing; the front of a record cut short at the very end
+//     of the last segment is a torn write and is cut away, damage anywhere else (a last
+//     record written whole and damaged since included) is reported and left for repair;
 //   - repair() rewrites one corrupt or missing op with bytes fetched from a peer;
 //   - truncate_after() discards a suffix (a view change), remove_below() deletes segments
 //     that a durable checkpoint made unnecessary, so the disk use stays bounded.
@@ -40,6 +41,10 @@ struct WalOptions {
   /// the inode, a second disk write. 0: plain appends. Zeros after the last record are not
   /// a record, and a scan ignores them (docs/vsr/storage.md).
   std::uint64_t preallocate_bytes = std::uint64_t{1} << 20;
+  /// Test-only (core::InjectedBug::corrupt_tail_is_torn, set by the simulator): open() cuts
+  /// any damage at the end of the last segment as a torn write, the old rule that loses a
+  /// last record whose bytes went bad after it was acknowledged. Never set it elsewhere.
+  bool bug_corrupt_tail_is_torn = false;
 };
 
 /// What a scan found for one op.
@@ -66,7 +71,8 @@ struct WalEntry {
   std::string body;   ///< the body (ok only)
 };
 
-/// The end of the last segment that open() cut away as a torn write.
+/// The end of the last segment that open() cut away as a torn write: the front of a record
+/// for the op after the head, cut short by a crash (so never acknowledged). For the logs.
 struct TornTail {
   std::string segment;       ///< file name
   std::uint64_t offset = 0;  ///< the file now ends here
@@ -100,7 +106,8 @@ struct OpenedWal;
 class Wal {
  public:
   /// Opens the WAL in `dir` (which must exist), reporting ops from `first_op` on. Cuts a
-  /// torn tail off the last segment (durably) and deletes leftover temporary files.
+  /// torn tail (a record cut short) off the last segment durably; other damage there is the
+  /// op after the last sound one, reported corrupt. Deletes leftover temporary files.
   /// Fails only when the directory cannot be listed or a file cannot be read or written.
   static Result<OpenedWal, Error> open(Env& env, std::string dir, const WalOptions& options,
                                        std::uint64_t first_op);
@@ -198,6 +205,7 @@ class Wal {
   Status reindex(std::size_t index);
   void check_chain(std::uint64_t from_op, std::uint64_t to_op);
   Status cut_torn_tail(std::size_t index, std::uint64_t offset, WalScan& scan);
+  bool is_torn_write(std::string_view tail, std::uint64_t expect) const;
   Status write_chunk(Chunk& chunk);
   Status rewrite_segment(std::size_t index, const Slot& slot, std::string_view record);
   Status write_into(std::size_t index, std::uint64_t offset, std::string_view record,

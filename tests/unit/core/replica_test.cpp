@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "core_test_util.hpp"
 #include "vsr/core/replica.hpp"
@@ -209,6 +210,71 @@ TEST(CoreReplica, DoViewChangeWaitsForDurableView) {
   EXPECT_TRUE(r.is_primary());
   EXPECT_TRUE(std::any_of(started.begin(), started.end(),
                           [](const Message& m) { return std::holds_alternative<StartView>(m); }));
+}
+
+// Restarts backup 2 of view 0 from a WAL of ops 1..3 whose op 3 is `last` (ops 1 and 2
+// intact), has it join the view change to view 1, and returns the DoViewChange it sends to
+// the new primary (replica 1).
+std::optional<DoViewChange> do_view_change_after_restart(std::optional<WalEntryState> last) {
+  EchoApp app;
+  Replica backup(options(3), ReplicaIndex{2}, app, 1);
+  DurableState state;
+  state.metadata = Metadata{};  // view 0, normal in it (log_view 0)
+  Checksum parent = root_prepare(kCluster).header.checksum;
+  for (std::uint64_t op = 1; op <= 3; ++op) {
+    Prepare p;
+    p.replica = ReplicaIndex{0};
+    p.header.view = View{0};
+    p.header.op = Op{op};
+    p.header.commit = Op{0};
+    p.header.timestamp_ms = 10 + op;
+    p.header.parent = parent;
+    p.batch = {BatchRequest{"c" + std::to_string(op), RequestNo{0}, ""}};
+    seal_prepare(kCluster, p);
+    parent = p.header.checksum;
+    WalEntry entry{Op{op}, WalEntryState::intact, make_bytes(encode(kCluster, Message{p}))};
+    if (op == 3) {
+      if (!last) break;  // the WAL ends at op 2
+      entry.state = *last;
+      if (*last != WalEntryState::intact) entry.bytes = nullptr;
+    }
+    state.wal.push_back(std::move(entry));
+  }
+  backup.open(state);
+  backup.on_message(Message{StartViewChange{View{1}, ReplicaIndex{0}, View{0}}});
+  backup.on_message(Message{StartViewChange{View{1}, ReplicaIndex{1}, View{0}}});
+  EXPECT_EQ(backup.status(), Status::view_change);
+  // The view, then the vote, become durable; then the DoViewChange leaves.
+  for (int round = 0; round < 4; ++round) {
+    auto effects = backup.take_effects();
+    for (const Message& m : sent(effects)) {
+      if (const auto* dvc = std::get_if<DoViewChange>(&m)) return *dvc;
+    }
+    if (const std::uint64_t id = last_write(effects); id != 0) backup.on_storage_done(id);
+  }
+  return std::nullopt;
+}
+
+// Finding 5 of issue 12: a last WAL entry that storage reports corrupt (its record was
+// written whole and went bad, so it may have been acknowledged) is shown as corrupt in the
+// DoViewChange, which never counts as a nack; a WAL that ends before the op (the write was
+// torn, never acknowledged) omits it, which does.
+TEST(CoreReplica, ACorruptLastWalEntryIsNotNackedInTheDoViewChange) {
+  const std::optional<DoViewChange> corrupt = do_view_change_after_restart(WalEntryState::corrupt);
+  ASSERT_TRUE(corrupt.has_value());
+  EXPECT_EQ(corrupt->op, Op{3});
+  const auto at3 = std::find_if(corrupt->entries.begin(), corrupt->entries.end(),
+                                [](const DvcEntry& e) { return e.op == Op{3}; });
+  ASSERT_NE(at3, corrupt->entries.end());
+  EXPECT_EQ(at3->state, SlotState::corrupt);
+
+  const std::optional<DoViewChange> intact = do_view_change_after_restart(WalEntryState::intact);
+  ASSERT_TRUE(intact.has_value());
+  EXPECT_EQ(intact->op, Op{3});
+
+  const std::optional<DoViewChange> cut = do_view_change_after_restart(std::nullopt);
+  ASSERT_TRUE(cut.has_value());
+  EXPECT_EQ(cut->op, Op{2});  // op 3 lies beyond its log: a nack
 }
 
 TEST(CoreReplica, RejectedInputChangesNothing) {

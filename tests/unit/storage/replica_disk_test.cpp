@@ -6,8 +6,10 @@
 // core's metadata lives in storage's metadata copies (one format), and WAL segments go only
 // when the core releases them, never below the durable checkpoint.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "vsr/storage/memory_env.hpp"
 #include "vsr/storage/metadata.hpp"
 #include "vsr/storage/replica_disk.hpp"
+#include "vsr/storage/wal.hpp"
 
 namespace vsr::storage {
 namespace {
@@ -208,6 +211,53 @@ TEST_F(ReplicaDiskTest, AnIntactOpIsReplacedWithItsSuffix) {
   core::DurableState state = open(env_)->take_durable_state();
   EXPECT_EQ(wal_body(state, 2), "new2");
   EXPECT_FALSE(wal_body(state, 3).has_value());
+}
+
+// Finding 5 of issue 12: the last prepare written, damaged by the medium afterwards, reaches
+// the core as a corrupt entry (repaired from a peer, never a nack), not as nothing.
+TEST_F(ReplicaDiskTest, AFlippedLastPrepareReachesTheCoreCorrupt) {
+  auto disk = open(env_);
+  write_prepares(*disk, 6);
+  const std::string path = join(dir, Wal::segment_name(1));
+  const RecordLocation last = *disk->storage().wal().locate(6);
+  disk.reset();
+  env_.crash();
+  env_.flip_bit(path, last.offset + last.length / 2, 4);
+  auto reopened = open(env_);
+  EXPECT_EQ(reopened->wal_head(), 6u);
+  core::DurableState state = reopened->take_durable_state();
+  ASSERT_FALSE(state.wal.empty());
+  EXPECT_EQ(state.wal.back().op.value, 6u);
+  EXPECT_EQ(state.wal.back().state, core::WalEntryState::corrupt);
+  EXPECT_EQ(wal_body(state, 5), "prepare 5");
+  // Alone, nobody could repair it: the report names the op, the file and its bytes, and the
+  // way out (it is the last op, above the commit point: it can be cut off deliberately).
+  const std::optional<std::string> why = reopened->damage_without_peers();
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("op 6 of the WAL is corrupt"), std::string::npos) << *why;
+  EXPECT_NE(why->find(path), std::string::npos) << *why;
+  EXPECT_NE(why->find(fmt::format("truncate -s {} {}", last.offset, path)), std::string::npos)
+      << *why;
+}
+
+TEST_F(ReplicaDiskTest, ATornLastPrepareIsCutAndNothingIsDamaged) {
+  auto disk = open(env_);
+  write_prepares(*disk, 6);
+  ASSERT_TRUE(disk->execute(std::vector<core::Effect>{prepare(7, 7, "prepare 7")}).ok());
+  disk.reset();
+  // The medium keeps only the front of op 7's record, as a crash inside its write would.
+  const std::string path = join(dir, Wal::segment_name(1));
+  std::string bytes = *env_.contents(path);
+  const std::size_t end_of_seven = bytes.find_last_not_of('\0') + 1;
+  std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(end_of_seven - 20),
+            bytes.begin() + static_cast<std::ptrdiff_t>(end_of_seven), '\0');
+  env_.set_file(path, bytes);
+  auto reopened = open(env_);
+  EXPECT_EQ(reopened->wal_head(), 6u);
+  EXPECT_FALSE(reopened->damage_without_peers().has_value());
+  core::DurableState state = reopened->take_durable_state();
+  EXPECT_EQ(state.wal.back().op.value, 6u);
+  EXPECT_EQ(state.wal.back().state, core::WalEntryState::intact);
 }
 
 TEST_F(ReplicaDiskTest, AFailedSyncIsAnError) {
