@@ -117,6 +117,9 @@ constexpr Regression kRegressionSeeds[] = {
     {2, 2},       // SAFETY: quorum 1 of 2, "a StartView would truncate executed ops"
     {17, 2},      // same
     {21, 2},      // same
+    // A replica that went down while still asking counted as having metadata, so a restore
+    // took the damage to f + 1 at birth (liveness).
+    {116586, 11},
 };
 
 TEST(SimSweep, RegressionSeeds) {
