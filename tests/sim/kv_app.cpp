@@ -10,12 +10,18 @@
 
 namespace vsr::sim {
 
-std::string kv_execute(std::map<std::string, std::int64_t>& state, std::uint64_t op,
+std::string kv_execute(std::map<std::string, std::int64_t>& state, const app::Context& context,
                        std::string_view operation) {
+  const std::uint64_t op = context.op;
   auto space = operation.find(' ');
   std::string_view verb = operation.substr(0, space);
   std::string_view rest = space == std::string_view::npos ? "" : operation.substr(space + 1);
   if (verb == "get") return fmt::format("{}={}", rest, state[std::string(rest)]);
+  if (verb == "stamp") {
+    std::int64_t& value = state[std::string(rest)];
+    value = static_cast<std::int64_t>(context.timestamp_ms);
+    return fmt::format("{}={}@{}", rest, value, op);
+  }
   if (verb == "add") {
     auto split = rest.find(' ');
     if (split == std::string_view::npos) return "error: malformed";
@@ -32,7 +38,7 @@ std::string kv_execute(std::map<std::string, std::int64_t>& state, std::uint64_t
 }
 
 void KvApp::execute(const app::Context& context, std::string_view operation, std::string& reply) {
-  reply += kv_execute(state_, context.op, operation);
+  reply += kv_execute(state_, context, operation);
 }
 
 void KvApp::snapshot(std::string& out) const {

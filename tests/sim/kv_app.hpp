@@ -1,7 +1,10 @@
 #pragma once
 // The simulator's own deterministic state machine: a tiny key-value store of signed
-// counters. Operations: "add KEY DELTA" (reply "KEY=VALUE@OP") and "get KEY"
-// (reply "KEY=VALUE"). Small on purpose: the checkers replay it as a model of the app.
+// counters. Operations: "add KEY DELTA" (reply "KEY=VALUE@OP"), "get KEY" (reply
+// "KEY=VALUE") and "stamp KEY", which stores the prepare's timestamp (the primary's clock,
+// Context::timestamp_ms) under KEY (reply "KEY=STAMP@OP"), so that the replicas' states and
+// the replies show which time each replica executed with. Small on purpose: the checkers
+// replay it as a model of the app.
 
 #include <cstdint>
 #include <map>
@@ -14,7 +17,7 @@ namespace vsr::sim {
 
 /// Executes one KV operation against `state`; shared by the app and the checker's model
 /// so that the model is the specification the replicas are checked against.
-std::string kv_execute(std::map<std::string, std::int64_t>& state, std::uint64_t op,
+std::string kv_execute(std::map<std::string, std::int64_t>& state, const app::Context& context,
                        std::string_view operation);
 
 class KvApp final : public app::StateMachine {
