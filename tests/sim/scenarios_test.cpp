@@ -171,8 +171,8 @@ TEST(SimScenario, RestartLastWalRecordFlippedIsRepairedNotTruncatedR3) {
   const SimResult r = flipped_last_record_script(core::InjectedBug::none, &flipped);
   ASSERT_GT(flipped, 0u) << "the script found no last record to flip";
   EXPECT_TRUE(r.ok) << r.failure;
-  EXPECT_GE(r.corrupt_entries, 1u);
-  EXPECT_GE(r.corrupt_tails, 1u);
+  EXPECT_GE(r.coverage.corrupt_entries, 1u);
+  EXPECT_GE(r.coverage.corrupt_tails, 1u);
   EXPECT_GE(r.ops_committed, flipped);
 }
 
@@ -205,8 +205,8 @@ TEST(SimScenario, RestartLastWalRecordFlippedNeverCommittedIsTruncatedR3) {
   sim.restart(0);
   sim.set_client_active(0, true);
   finish(sim);
-  EXPECT_GE(sim.summarize().corrupt_entries, 1u);
-  EXPECT_GE(sim.summarize().truncations, 1u);
+  EXPECT_GE(sim.summarize().coverage.corrupt_entries, 1u);
+  EXPECT_GE(sim.summarize().coverage.truncated_ops, 1u);
 }
 
 TEST(SimScenario, RestartMetadataLostIsRefusedThenRestoredR3) {
@@ -354,7 +354,7 @@ TEST(SimScenario, DeterministicReplay) {
   EXPECT_EQ(a.ops_committed, b.ops_committed);
   EXPECT_EQ(a.max_view, b.max_view);
   EXPECT_EQ(a.replies_checked, b.replies_checked);
-  EXPECT_EQ(a.crashes, b.crashes);
+  EXPECT_EQ(a.coverage.crashes, b.coverage.crashes);
 }
 
 }  // namespace

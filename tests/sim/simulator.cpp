@@ -63,6 +63,27 @@ struct InvariantBroken {
 [[noreturn]] void throw_invariant_broken(const char* message) {
   throw InvariantBroken{message};
 }
+/// Every wall clock starts near this (2023-11-14), so that clocks can run behind.
+constexpr std::uint64_t kEpochMs = 1'700'000'000'000;
+
+/// The coverage fields that come from each replica's counters.
+constexpr std::pair<std::uint64_t Coverage::*, std::uint64_t core::Counters::*> kFromCounters[] = {
+    {&Coverage::view_changes, &core::Counters::view_changes_started},
+    {&Coverage::truncated_ops, &core::Counters::truncated_ops},
+    {&Coverage::state_transfers, &core::Counters::state_transfers},
+    {&Coverage::prepares_repaired, &core::Counters::prepares_repaired},
+    {&Coverage::vc_restart, &core::Counters::view_changes_on_restart},
+    {&Coverage::vc_primary_timeout, &core::Counters::view_changes_primary_timeout},
+    {&Coverage::vc_abdication, &core::Counters::view_changes_abdication},
+    {&Coverage::vc_next_view, &core::Counters::view_changes_next_view},
+    {&Coverage::vc_svc_quorum, &core::Counters::view_changes_svc_quorum},
+    {&Coverage::vc_followed, &core::Counters::view_changes_followed},
+    {&Coverage::vc_voted_above, &core::Counters::view_changes_voted_above},
+    {&Coverage::vc_do_view_change, &core::Counters::view_changes_do_view_change},
+    {&Coverage::start_views_refused, &core::Counters::start_views_refused},
+    {&Coverage::rejoins, &core::Counters::rejoins},
+    {&Coverage::rejoin_floors_cleared, &core::Counters::rejoin_floors_cleared},
+};
 
 std::uint64_t digest_of(const app::StateMachine& app, const core::ClientTable& table) {
   std::string bytes;
@@ -85,6 +106,49 @@ std::optional<core::InjectedBug> parse_injected_bug(std::string_view name) {
     if (known == "?") return std::nullopt;
     if (known == name) return bug;
   }
+}
+
+const std::vector<std::pair<const char*, std::uint64_t Coverage::*>>& Coverage::fields() {
+  static const std::vector<std::pair<const char*, std::uint64_t Coverage::*>> all = {
+      {"crashes", &Coverage::crashes},
+      {"torn_writes", &Coverage::torn_writes},
+      {"corrupt_entries", &Coverage::corrupt_entries},
+      {"corrupt_tails", &Coverage::corrupt_tails},
+      {"wipes", &Coverage::wipes},
+      {"restores", &Coverage::restores},
+      {"partitions", &Coverage::partitions},
+      {"client_partitions", &Coverage::client_partitions},
+      {"client_crashes", &Coverage::client_crashes},
+      {"pauses", &Coverage::pauses},
+      {"paused_messages_lost", &Coverage::paused_messages_lost},
+      {"slow_disks", &Coverage::slow_disks},
+      {"clock_jumps", &Coverage::clock_jumps},
+      {"long_delayed_deliveries", &Coverage::long_delayed_deliveries},
+      {"earlier_incarnation_deliveries", &Coverage::earlier_incarnation_deliveries},
+      {"view_changes", &Coverage::view_changes},
+      {"truncated_ops", &Coverage::truncated_ops},
+      {"state_transfers", &Coverage::state_transfers},
+      {"prepares_repaired", &Coverage::prepares_repaired},
+      {"vc_restart", &Coverage::vc_restart},
+      {"vc_primary_timeout", &Coverage::vc_primary_timeout},
+      {"vc_abdication", &Coverage::vc_abdication},
+      {"vc_next_view", &Coverage::vc_next_view},
+      {"vc_svc_quorum", &Coverage::vc_svc_quorum},
+      {"vc_followed", &Coverage::vc_followed},
+      {"vc_voted_above", &Coverage::vc_voted_above},
+      {"vc_do_view_change", &Coverage::vc_do_view_change},
+      {"start_views_refused", &Coverage::start_views_refused},
+      {"rejoins", &Coverage::rejoins},
+      {"rejoin_floors_cleared", &Coverage::rejoin_floors_cleared},
+      {"nack_entries", &Coverage::nack_entries},
+      {"corrupt_entries_not_nacked", &Coverage::corrupt_entries_not_nacked},
+  };
+  return all;
+}
+
+Coverage& Coverage::operator+=(const Coverage& other) {
+  for (const auto& [name, field] : fields()) this->*field += other.*field;
+  return *this;
 }
 
 SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::InjectedBug bug) {
@@ -121,6 +185,27 @@ SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::Inje
   // From the seed itself, not the generator, so the other draws of a seed stay as they were.
   o.restore_percent = (seed / 2) % 3 == 0 ? 30 : 0;
   o.corrupt_tail_percent = o.corrupt_percent > 0 ? 40 : 0;
+  // The wider fault model, drawn after everything above so that those draws stay as they
+  // were. Each fault is off in about half the seeds, so that every mix occurs.
+  o.network.long_delay_per_10000 = p.chance(1, 2) ? 0 : static_cast<std::uint32_t>(1 + p.below(30));
+  o.network.client_partition_percent =
+      p.chance(1, 2) ? 0 : static_cast<std::uint32_t>(1 + p.below(20));
+  o.client_crash_percent = p.chance(1, 2) ? 0 : static_cast<std::uint32_t>(1 + p.below(6));
+  o.pause_percent = p.chance(1, 2) ? 0 : static_cast<std::uint32_t>(1 + p.below(6));
+  o.pause_max_ticks = 50 + static_cast<std::uint32_t>(p.below(600));
+  o.slow_disk_percent = p.chance(1, 2) ? 0 : static_cast<std::uint32_t>(1 + p.below(6));
+  o.slow_disk_latency_max_ticks = 20 + static_cast<std::uint32_t>(p.below(150));
+  if (p.chance(1, 2)) {
+    o.clock.skew_max_ms = 1 + p.below(3600 * 1000);
+    o.clock.drift_max_permille = static_cast<std::uint32_t>(p.below(300));
+    o.clock.jump_percent = static_cast<std::uint32_t>(p.below(10));
+    o.clock.jump_max_ms = 1 + p.below(600 * 1000);
+  }
+  // Checkpoints in two thirds of the seeds (a third of the rest too), often enough that a
+  // replica back from a long outage finds the WAL it lacks released: state transfer.
+  if (o.core.checkpoint_interval > 1000 && p.chance(1, 3)) {
+    o.core.checkpoint_interval = 8 + p.below(24);
+  }
   return o;
 }
 
@@ -147,6 +232,21 @@ Simulator::Simulator(SimOptions options)
     VSR_ASSERT(nodes_[r].env->create_dir(dir_of(r)).ok());
   }
   blocked_.assign(options_.replicas, std::vector<bool>(options_.replicas, false));
+  // Wall clocks: from a plausible epoch (far enough from 0 to go behind), 10 ms a tick;
+  // without clock faults replica r is 7r ms ahead (distinct but ordered), with them an
+  // offset either way and a drift of its own.
+  const ClockFaults& clock = options_.clock;
+  const bool clock_faults = clock.skew_max_ms != 0 || clock.jump_percent != 0;
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    std::uint64_t start_ms = kEpochMs + r * 7;
+    if (clock_faults) {
+      start_ms = kEpochMs - clock.skew_max_ms + prng_.below(2 * clock.skew_max_ms + 1);
+      nodes_[r].drift_permille =
+          static_cast<std::int32_t>(prng_.below(2 * std::uint64_t{clock.drift_max_permille} + 1)) -
+          static_cast<std::int32_t>(clock.drift_max_permille);
+    }
+    nodes_[r].clock_us = start_ms * 1000;
+  }
   // At most f replicas ever have disk corruption, so every committed op stays intact on at
   // least one replica of every quorum (else no protocol could survive it).
   std::vector<std::uint32_t> order(options_.replicas);
@@ -171,7 +271,25 @@ Simulator::~Simulator() {
 }
 
 std::uint64_t Simulator::realtime_ms(std::uint32_t r) const {
-  return now_ * 10 + r * 7;
+  return nodes_[r].clock_us / 1000;
+}
+
+void Simulator::set_clock(std::uint32_t r, std::int64_t offset_ms, std::int32_t drift_permille) {
+  // Relative to a correct clock: the epoch plus 10 ms a tick.
+  const auto base_ms = static_cast<std::int64_t>(kEpochMs + now_ * 10);
+  nodes_[r].clock_us = static_cast<std::uint64_t>(base_ms + offset_ms) * 1000;
+  nodes_[r].drift_permille = drift_permille;
+}
+
+void Simulator::jump_clock(std::uint32_t r, std::int64_t delta_ms) {
+  Node& node = nodes_[r];
+  const std::int64_t delta_us = delta_ms * 1000;
+  if (delta_us < 0 && node.clock_us < static_cast<std::uint64_t>(-delta_us)) {
+    node.clock_us = 0;
+  } else {
+    node.clock_us = static_cast<std::uint64_t>(static_cast<std::int64_t>(node.clock_us) + delta_us);
+  }
+  result_.coverage.clock_jumps += 1;
 }
 
 std::unique_ptr<app::StateMachine> Simulator::make_app() const {
@@ -240,9 +358,11 @@ SimResult Simulator::run() {
     }
     for (const Client& c : clients_) {
       if (c.outstanding || c.completed < options_.requests_per_client) {
-        states += fmt::format(" [{} request {}{}{} done {}]", c.id, c.request_no,
-                              c.registered ? "" : " unregistered",
-                              c.outstanding ? " outstanding" : "", c.completed);
+        states +=
+            fmt::format(" [{} request {}{}{} done {} of {}{}]", c.id, c.request_no,
+                        c.registered ? "" : " unregistered", c.outstanding ? " outstanding" : "",
+                        c.completed, options_.requests_per_client,
+                        c.outstanding ? "" : fmt::format(", next at {}", c.next_at));
       }
     }
     fail(fmt::format("(d) liveness: {} requests unfinished {} ticks after faults healed;{}", open,
@@ -281,21 +401,25 @@ const SimResult& Simulator::summarize() {
   result_.ticks = now_;
   result_.ops_committed = canonical_commit();
   result_.max_view = 0;
-  result_.view_changes = 0;
-  result_.repairs = 0;
-  result_.truncations = 0;
-  result_.state_transfers = 0;
   result_.requests_completed = 0;
+  Coverage& coverage = result_.coverage;
+  for (const auto& [field, counter] : kFromCounters) coverage.*field = 0;
   for (std::uint32_t r = 0; r < options_.replicas; ++r) {
-    if (!is_up(r)) continue;
-    result_.max_view = std::max(result_.max_view, replica(r).view().value);
-    result_.view_changes += replica(r).counters().view_changes_started;
-    result_.repairs += replica(r).counters().prepares_repaired;
-    result_.truncations += replica(r).counters().truncated_ops;
-    result_.state_transfers += replica(r).counters().state_transfers;
+    for (const auto& [field, counter] : kFromCounters) {
+      coverage.*field +=
+          nodes_[r].retired.*counter + (is_up(r) ? replica(r).counters().*counter : 0);
+    }
+    if (is_up(r)) result_.max_view = std::max(result_.max_view, replica(r).view().value);
   }
   for (const Client& c : clients_) result_.requests_completed += c.completed;
   return result_;
+}
+
+void Simulator::retire_counters(std::uint32_t r) {
+  // The counters summarize() reports: a crash must not hide what an incarnation did.
+  for (const auto& [field, counter] : kFromCounters) {
+    nodes_[r].retired.*counter += replica(r).counters().*counter;
+  }
 }
 
 bool Simulator::run_until(std::uint64_t until) {
@@ -325,22 +449,32 @@ void Simulator::advance() {
   if (options_.randomize && !liveness_phase_ && now_ >= options_.fault_ticks) {
     start_liveness_phase();
   }
+  for (Node& node : nodes_) {
+    // Wall clocks run on whatever the process does (down and paused included).
+    node.clock_us += static_cast<std::uint64_t>(10'000 + 10 * std::int64_t{node.drift_permille});
+  }
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    if (is_paused(r) && now_ >= nodes_[r].paused_until) resume(r);
+  }
   while (!network_.empty() && network_.begin()->first.first <= now_) {
     Packet packet = std::move(network_.begin()->second);
     network_.erase(network_.begin());
-    deliver(packet);
+    deliver(std::move(packet));
   }
   for (std::uint32_t r = 0; r < options_.replicas; ++r) complete_storage(r);
   check();
   if (options_.randomize && !liveness_phase_) random_faults();
   for (std::uint32_t r = 0; r < options_.replicas; ++r) {
-    if (!is_up(r)) continue;
-    nodes_[r].replica->tick(realtime_ms(r));
-    drain(r);
+    if (is_up(r) && !is_paused(r)) tick_replica(r);
   }
   for (std::uint32_t i = 0; i < clients_.size(); ++i) client_tick(clients_[i], i);
   check();
   if (options_.verbose) trace();
+}
+
+void Simulator::tick_replica(std::uint32_t r) {
+  nodes_[r].replica->tick(realtime_ms(r));
+  drain(r);
 }
 
 void Simulator::trace() {
@@ -352,6 +486,7 @@ void Simulator::trace() {
       line =
           fmt::format("{} v{} lv{} op{} commit {}-{}", core::to_string(x.status()), x.view().value,
                       x.log_view().value, x.op().value, x.commit_min().value, x.commit_max().value);
+      if (is_paused(r)) line += " (paused)";
     }
     if (nodes_[r].traced != line) {
       fmt::print("tick {} r{}: {}\n", now_, r, line);
@@ -362,31 +497,131 @@ void Simulator::trace() {
 
 // --- network ----------------------------------------------------------------------------
 
+std::uint64_t Simulator::long_delay_ticks() const {
+  const core::Options& o = options_.core;
+  const std::uint64_t view_change =
+      (std::uint64_t{o.view_change_timeout_ticks} << core::Options::view_change_backoff_max) +
+      o.timeout_jitter_ticks;
+  const std::uint64_t primary = std::uint64_t{o.primary_timeout_ticks} + o.timeout_jitter_ticks;
+  return std::max({view_change, primary, std::uint64_t{o.repair_retry_ticks}}) + 1;
+}
+
 void Simulator::send_packet(std::uint32_t from, std::uint32_t to, core::Bytes bytes) {
   const NetworkFaults& f = options_.network;
   const bool faults = !liveness_phase_;
   if (faults && prng_.chance(f.drop_percent, 100)) return;
-  auto delay = [&] {
+  std::uint64_t extra = 0;
+  if (!link_delay_.empty()) {
+    if (auto it = link_delay_.find({from, to}); it != link_delay_.end()) extra = it->second;
+  }
+  const std::uint32_t incarnation = from < options_.replicas ? nodes_[from].incarnation : 0;
+  auto send = [&](core::Bytes b) {
     std::uint64_t span =
         f.delay_max_ticks >= f.delay_min_ticks ? f.delay_max_ticks - f.delay_min_ticks + 1 : 1;
-    return f.delay_min_ticks + prng_.below(span);
+    std::uint64_t delay = f.delay_min_ticks + prng_.below(span) + extra;
+    const bool held_randomly = faults && prng_.chance(f.long_delay_per_10000, 10000);
+    const bool held = held_randomly || extra >= long_delay_ticks();
+    if (held_randomly) {
+      // Held past every timeout: the sender and the receiver may have changed views,
+      // crashed and restarted by the time it arrives (between one and three times the
+      // longest timeout).
+      delay += long_delay_ticks() + prng_.below(2 * long_delay_ticks());
+    }
+    network_.emplace(std::make_pair(now_ + delay, seq_++),
+                     Packet{from, to, std::move(b), incarnation, held});
   };
-  network_.emplace(std::make_pair(now_ + delay(), seq_++), Packet{from, to, bytes});
-  if (faults && prng_.chance(f.duplicate_percent, 100)) {
-    network_.emplace(std::make_pair(now_ + delay(), seq_++), Packet{from, to, std::move(bytes)});
+  if (faults && prng_.chance(f.duplicate_percent, 100)) send(bytes);
+  send(std::move(bytes));
+}
+
+void Simulator::delay_link(std::uint32_t from, std::uint32_t to, std::uint64_t ticks) {
+  if (ticks == 0) {
+    link_delay_.erase({from, to});
+  } else {
+    link_delay_[{from, to}] = ticks;
   }
 }
 
-void Simulator::deliver(const Packet& packet) {
+void Simulator::block_client(std::uint32_t client, std::uint32_t replica, bool requests,
+                             bool replies) {
+  const std::uint32_t endpoint = client_endpoint(client);
+  if (requests) client_blocked_.insert({endpoint, replica});
+  if (replies) client_blocked_.insert({replica, endpoint});
+}
+
+void Simulator::deliver(Packet packet) {
   const std::uint32_t replicas = options_.replicas;
-  if (packet.to < replicas) {
-    if (!is_up(packet.to)) return;
-    if (packet.from < replicas && blocked_[packet.from][packet.to]) return;
-    nodes_[packet.to].replica->on_message(*packet.bytes);
-    drain(packet.to);
-  } else {
+  if (!client_blocked_.empty() && client_blocked_.count({packet.from, packet.to}) != 0) return;
+  if (packet.to >= replicas) {
+    // A client that crashed lost its connections; its new life has another client id.
+    if (clients_[packet.to - replicas].down_until > now_) return;
+    if (packet.long_delayed) result_.coverage.long_delayed_deliveries += 1;
+    if (packet.from < replicas && packet.incarnation != nodes_[packet.from].incarnation) {
+      result_.coverage.earlier_incarnation_deliveries += 1;
+    }
     on_client_message(packet.to - replicas, packet.bytes);
+    return;
   }
+  if (!is_up(packet.to)) return;
+  if (packet.from < replicas && blocked_[packet.from][packet.to]) return;
+  Node& node = nodes_[packet.to];
+  if (is_paused(packet.to)) {
+    // It waits in the socket buffers of the frozen process, while they have room.
+    if (node.inbox.size() < options_.paused_inbox_max) {
+      node.inbox.push_back(std::move(packet));
+    } else {
+      result_.coverage.paused_messages_lost += 1;
+    }
+    return;
+  }
+  hand(packet.to, packet);
+}
+
+namespace {
+
+/// The kind of an encoded message ("prepare_ok", ...), read without decoding it: core::encode
+/// writes the keys cluster, version and kind first.
+std::string_view message_kind(std::string_view bytes) {
+  constexpr std::string_view key = "4:kind,";
+  const std::size_t at = bytes.substr(0, 96).find(key);
+  if (at == std::string_view::npos) return {};
+  std::size_t pos = at + key.size();
+  std::size_t length = 0;
+  while (pos < bytes.size() && bytes[pos] >= '0' && bytes[pos] <= '9' && length < 100) {
+    length = length * 10 + static_cast<std::size_t>(bytes[pos] - '0');
+    pos += 1;
+  }
+  if (pos >= bytes.size() || bytes[pos] != ':' || pos + 1 + length > bytes.size()) return {};
+  return bytes.substr(pos + 1, length);
+}
+
+}  // namespace
+
+// Delivers a packet to a running replica, counting late deliveries and, from the
+// DoViewChanges a new primary gets, nacks (the core has no counter for them).
+void Simulator::hand(std::uint32_t r, const Packet& packet) {
+  core::Replica& x = *nodes_[r].replica;
+  Coverage& coverage = result_.coverage;
+  const std::string_view bytes = *packet.bytes;
+  const std::string_view kind = message_kind(bytes);
+  const core::Status status = x.status();
+  const core::View view = x.view();
+  if (packet.long_delayed) coverage.long_delayed_deliveries += 1;
+  if (packet.from < options_.replicas && packet.incarnation != nodes_[packet.from].incarnation) {
+    coverage.earlier_incarnation_deliveries += 1;
+  }
+  if (kind == "do_view_change" && status == core::Status::view_change) {
+    auto decoded = core::decode(bytes, core::decode_limits(options_.core));
+    const auto* dvc = decoded ? std::get_if<core::DoViewChange>(&*decoded) : nullptr;
+    if (dvc != nullptr && dvc->view == view && x.primary_of(view).value == r) {
+      for (const core::DvcEntry& entry : dvc->entries) {
+        if (entry.state == core::SlotState::missing) coverage.nack_entries += 1;
+        if (entry.state == core::SlotState::corrupt) coverage.corrupt_entries_not_nacked += 1;
+      }
+    }
+  }
+  x.on_message(bytes);
+  drain(r);
 }
 
 void Simulator::drain(std::uint32_t r) {
@@ -413,9 +648,15 @@ void Simulator::drain(std::uint32_t r) {
       }
     } else {
       // Storage completes in issue order, each write a little later than the last.
-      std::uint64_t at = node.latency_override != 0
-                             ? now_ + node.latency_override
-                             : now_ + 1 + prng_.below(options_.storage_latency_max_ticks);
+      std::uint64_t latency = 0;
+      if (node.latency_override != 0) {
+        latency = node.latency_override;
+      } else if (now_ < node.slow_until) {
+        latency = node.slow_latency;
+      } else {
+        latency = 1 + prng_.below(options_.storage_latency_max_ticks);
+      }
+      std::uint64_t at = now_ + latency;
       if (!node.queue.empty()) at = std::max(at, node.queue.back().complete_at);
       node.queue.push_back(PendingWrite{at, std::move(effect)});
     }
@@ -436,6 +677,7 @@ void Simulator::block(std::uint32_t from, std::uint32_t to) {
 
 void Simulator::heal() {
   for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
+  client_blocked_.clear();
 }
 
 // --- storage ----------------------------------------------------------------------------
@@ -478,7 +720,7 @@ void Simulator::execute_storage(std::uint32_t r, const std::vector<core::Effect>
 
 void Simulator::complete_storage(std::uint32_t r) {
   Node& node = nodes_[r];
-  if (!is_up(r)) return;
+  if (!is_up(r) || is_paused(r)) return;  // a frozen process hears of no completion
   std::vector<core::Effect> due;
   while (!node.queue.empty() && node.queue.front().complete_at <= now_) {
     due.push_back(std::move(node.queue.front().effect));
@@ -512,7 +754,9 @@ void Simulator::open_disk(std::uint32_t r, bool refusal_expected) {
                                       options_.seed * 1000003 + r * 101 + node.incarnation);
   core::DurableState state = node.disk->take_durable_state();
   for (const core::WalEntry& entry : state.wal) {
-    if (entry.state == core::WalEntryState::corrupt) result_.corrupt_entries += 1;
+    if (entry.state == core::WalEntryState::corrupt) {
+      result_.coverage.corrupt_entries += 1;
+    }
   }
   // Re-executed ops are checked again: start from what the checkpoint restored.
   node.polled_commit = state.checkpoint ? state.checkpoint->op.value : 0;
@@ -546,7 +790,7 @@ void Simulator::corrupt_wal(std::uint32_t r, Pick pick) {
     const std::string path = storage::join(dir, where->segment);
     const std::uint64_t offset = where->offset + prng_.below(where->length);
     flips.push_back(Flip{path, offset, static_cast<int>(prng_.below(8))});
-    if (entry.op == head) result_.corrupt_tails += 1;
+    if (entry.op == head) result_.coverage.corrupt_tails += 1;
   }
   for (const Flip& flip : flips) env.flip_bit(flip.path, flip.offset, flip.bit);
 }
@@ -565,7 +809,7 @@ bool Simulator::flip_wal_bit(std::uint32_t r, std::uint64_t op, std::int64_t byt
   }
   const auto at = static_cast<std::uint64_t>(byte >= 0 ? byte : length + byte);
   env.flip_bit(storage::join(dir_of(r), where->segment), where->offset + at, bit);
-  if (op == recovered->state.wal.head_op) result_.corrupt_tails += 1;
+  if (op == recovered->state.wal.head_op) result_.coverage.corrupt_tails += 1;
   return true;
 }
 
@@ -595,15 +839,18 @@ void Simulator::crash(std::uint32_t r) {
     const std::size_t unsynced = node.env->unsynced_write_bytes();
     if (unsynced > 0) {
       power_loss.tear_last_write_at = prng_.below(unsynced + 1);
-      result_.torn_writes += 1;
+      result_.coverage.torn_writes += 1;
     }
   }
+  retire_counters(r);
+  node.paused_until = 0;  // kill -9 of a stopped process: what waited for it is gone
+  node.inbox.clear();
   node.queue.clear();
   node.disk.reset();
   node.env->crash(power_loss);  // what was not synced is gone
   node.replica.reset();
   node.app.reset();
-  result_.crashes += 1;
+  result_.coverage.crashes += 1;
 }
 
 void Simulator::restart(std::uint32_t r, const std::set<std::uint64_t>& corrupt_ops,
@@ -647,7 +894,7 @@ void Simulator::wipe(std::uint32_t r) {
   node.wiped = std::max(node.wiped.value_or(0), held);
   // Every file goes, the RESTORED marker with them.
   remove_files(r, [](const std::string&) { return true; });
-  result_.wipes += 1;
+  result_.coverage.wipes += 1;
 }
 
 void Simulator::restore_from(std::uint32_t r, std::uint32_t source) {
@@ -699,12 +946,15 @@ void Simulator::restore_from(std::uint32_t r, std::uint32_t source) {
 
 void Simulator::random_faults() {
   const std::uint32_t replicas = options_.replicas;
+  const std::uint32_t crash_percent = options_.crash_percent;
+  const std::uint32_t pause_percent = options_.pause_percent;
   // A crash alone is no damage (the replica restarts with what it made durable), so even
-  // with f = 0 (R = 1, 2) one replica may be down; more than f down at once would leave no
-  // quorum up. Damage (wipes, restores, corruption) is bounded by f below.
-  const std::uint32_t max_down = std::max<std::uint32_t>(1, options_.core.faults_tolerated());
-  std::uint32_t down = 0;
-  for (std::uint32_t r = 0; r < replicas; ++r) down += is_up(r) ? 0u : 1u;
+  // with f = 0 (R = 1, 2) one replica may be down; crashed and paused replicas together
+  // stay within max(1, f), so that a quorum is usually up to make progress. Damage (wipes,
+  // restores, corruption) is bounded by f below.
+  const std::uint32_t max_out = std::max<std::uint32_t>(1, options_.core.faults_tolerated());
+  std::uint32_t out = 0;
+  for (std::uint32_t r = 0; r < replicas; ++r) out += is_up(r) && !is_paused(r) ? 0u : 1u;
   for (std::uint32_t r = 0; r < replicas; ++r) {
     if (!is_up(r)) {
       if (now_ >= nodes_[r].down_until) {
@@ -717,14 +967,23 @@ void Simulator::random_faults() {
           });
         }
         restart(r);
-        down -= 1;
+        out -= 1;
       }
       continue;
     }
-    if (down < max_down && prng_.chance(options_.crash_percent, 10000)) {
+    // A primary crashes three times as often: it takes its uncommitted prepares with it,
+    // and the view change that follows decides about them.
+    const bool was_primary = replica(r).is_primary();
+    if (out < max_out && prng_.chance(was_primary ? 3 * crash_percent : crash_percent, 10000)) {
+      if (is_paused(r)) out -= 1;
+      const core::View view = replica(r).view();
       crash(r);
-      nodes_[r].down_until = now_ + 20 + prng_.below(300);
-      down += 1;
+      // Mostly a quick restart; sometimes a long outage, after which the others have
+      // released the WAL it lacks (with frequent checkpoints): state transfer.
+      nodes_[r].down_until =
+          now_ + (prng_.chance(1, 4) ? 300 + prng_.below(600) : 20 + prng_.below(300));
+      if (was_primary) delay_next_primary(view, nodes_[r].down_until);
+      out += 1;
       // At most f replicas damaged at once: wiped and not caught up, without metadata (a
       // replica that crashed before its first metadata write was durable cannot be told
       // from a wiped one, by itself or by the others), or (when corruption is on) the
@@ -746,43 +1005,223 @@ void Simulator::random_faults() {
             static_cast<std::uint32_t>((r + 1 + prng_.below(replicas - 1)) % replicas);
         if (holds_metadata_files(source)) {
           restore_from(r, source);
-          down -= 1;
-          result_.restores += 1;
+          out -= 1;
+          result_.coverage.restores += 1;
         }
       }
+      continue;
+    }
+    if (!is_paused(r) && out < max_out && prng_.chance(pause_percent, 10000)) {
+      // Short pauses (the runtime replays the missed ticks) and long ones (it does not).
+      const std::uint64_t ticks =
+          prng_.chance(1, 2) ? 1 + prng_.below(99) : 1 + prng_.below(options_.pause_max_ticks);
+      pause(r, ticks);
+      out += 1;
     }
   }
+  random_process_faults();
+  if (partition_until_ != 0 && now_ >= partition_until_) {
+    // A transient partition is over.
+    partition_until_ = 0;
+    for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
+  }
   if (replicas > 1 && prng_.chance(options_.network.partition_percent, 10000)) {
-    heal();
+    random_partition();
+  }
+  random_client_faults();
+}
+
+// Slow disks and clock steps, on any replica, independent of the crash budget: neither
+// loses anything.
+void Simulator::random_process_faults() {
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    Node& node = nodes_[r];
+    if (now_ >= node.slow_until && prng_.chance(options_.slow_disk_percent, 10000)) {
+      slow_disk(r,
+                healthy_disk_latency_ticks + 1 +
+                    static_cast<std::uint32_t>(prng_.below(options_.slow_disk_latency_max_ticks)),
+                100 + prng_.below(600));
+    }
+    if (prng_.chance(options_.clock.jump_percent, 10000)) {
+      // NTP steps mostly back (a clock found fast), sometimes forward.
+      const auto size = static_cast<std::int64_t>(1 + prng_.below(options_.clock.jump_max_ms));
+      jump_clock(r, prng_.chance(4, 5) ? -size : size);
+    }
+  }
+}
+
+void Simulator::random_partition() {
+  const std::uint32_t replicas = options_.replicas;
+  for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
+  result_.coverage.partitions += 1;
+  // Half the partitions are transient (a flapping link, a switch that reboots): they heal
+  // after a view change or so, while what they set off is still under way.
+  partition_until_ = prng_.chance(1, 2) ? now_ + 50 + prng_.below(200) : 0;
+  // The primary is the likeliest target: cut off with prepares in flight, its uncommitted
+  // ops are what view changes truncate (nacks) or keep, and what lagging replicas repair.
+  const std::optional<std::uint32_t> current = primary();
+  const auto any = [&] { return static_cast<std::uint32_t>(prng_.below(replicas)); };
+  switch (prng_.below(6)) {
+    case 0:
+      isolate(any());
+      break;
+    case 1: {
+      // Asymmetric: one replica cannot hear (or cannot reach) some others.
+      const std::uint32_t a = any();
+      for (std::uint32_t b = 0; b < replicas; ++b) {
+        if (b != a && prng_.chance(1, 2)) {
+          if (prng_.chance(1, 2)) {
+            block(a, b);
+          } else {
+            block(b, a);
+          }
+        }
+      }
+      break;
+    }
+    case 2:
+      for (std::uint32_t a = 0; a < replicas; ++a) {
+        for (std::uint32_t b = 0; b < replicas; ++b) {
+          if (a != b && (a % 2) != (b % 2)) block(a, b);  // a split into two sides
+        }
+      }
+      break;
+    case 3:
+      isolate(current.value_or(any()));
+      if (current && prng_.chance(1, 2)) {
+        // Cut off for about one view change, with the next primary late until after it.
+        partition_until_ = now_ + 40 + prng_.below(110);
+        delay_next_primary(replica(*current).view(), partition_until_);
+      }
+      break;
+    case 4: {
+      // The primary's prepares reach fewer than a quorum (it still hears everybody): what it
+      // prepares now is on a minority, and the next view change must decide about it.
+      const std::uint32_t p = current.value_or(any());
+      std::uint32_t reached = 1;
+      for (std::uint32_t b = 0; b < replicas; ++b) {
+        if (b == p) continue;
+        if (reached < options_.core.faults_tolerated() && prng_.chance(1, 2)) {
+          reached += 1;
+        } else {
+          block(p, b);
+        }
+      }
+      if (current && prng_.chance(1, 2)) {
+        partition_until_ = now_ + 40 + prng_.below(110);
+        delay_next_primary(replica(*current).view(), partition_until_);
+      }
+      break;
+    }
+    default:
+      break;  // healed
+  }
+}
+
+// When the primary fails, the next view's primary is often late: paused until after the
+// old primary is back (`back_at`), or with a slow disk. The DoViewChanges of the others
+// (the old primary's among them) then reach it before its own vote is durable, and it
+// chooses the log from all of them: that is when an uncommitted tail that only the old
+// primary had is truncated (SimFaults.ViewChangeTruncatesWhatOnlyTheOldPrimaryHadR3). A
+// quick new primary decides on the first quorum, which keeps that tail or never sees it.
+void Simulator::delay_next_primary(core::View view, std::uint64_t back_at) {
+  const std::uint32_t next = static_cast<std::uint32_t>((view.value + 1) % options_.replicas);
+  if (!is_up(next) || is_paused(next) || now_ < nodes_[next].slow_until || !prng_.chance(2, 3)) {
+    return;
+  }
+  std::uint32_t out = 0;
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) out += is_up(r) && !is_paused(r) ? 0u : 1u;
+  if (out < std::max<std::uint32_t>(1, options_.core.faults_tolerated()) && prng_.chance(1, 2)) {
+    pause(next, std::max<std::uint64_t>(back_at, now_ + 30) - now_ + 10 + prng_.below(60));
+  } else {
+    slow_disk(next, healthy_disk_latency_ticks + 10 + static_cast<std::uint32_t>(prng_.below(50)),
+              100 + prng_.below(200));
+  }
+}
+
+void Simulator::random_client_faults() {
+  const std::uint32_t replicas = options_.replicas;
+  if (prng_.chance(options_.network.client_partition_percent, 10000)) {
+    client_blocked_.clear();
+    result_.coverage.client_partitions += 1;
+    const auto client = static_cast<std::uint32_t>(prng_.below(clients_.size()));
     switch (prng_.below(4)) {
       case 0:
-        isolate(static_cast<std::uint32_t>(prng_.below(replicas)));
-        break;
       case 1: {
-        // Asymmetric: one replica cannot hear (or cannot reach) some others.
-        std::uint32_t a = static_cast<std::uint32_t>(prng_.below(replicas));
-        for (std::uint32_t b = 0; b < replicas; ++b) {
-          if (b != a && prng_.chance(1, 2)) {
-            if (prng_.chance(1, 2)) {
-              block(a, b);
-            } else {
-              block(b, a);
-            }
-          }
+        // One client cut from some replicas: both ways, only its requests, or only replies.
+        const auto way = prng_.below(3);
+        for (std::uint32_t r = 0; r < replicas; ++r) {
+          if (prng_.chance(1, 2)) block_client(client, r, way != 2, way != 1);
         }
         break;
       }
-      case 2:
-        for (std::uint32_t a = 0; a < replicas; ++a) {
-          for (std::uint32_t b = 0; b < replicas; ++b) {
-            if (a != b && (a % 2) != (b % 2)) block(a, b);  // a split into two sides
-          }
-        }
+      case 2: {
+        // Every client cut from one replica (the primary, most often), one way or both.
+        const std::uint32_t r = prng_.chance(2, 3)
+                                    ? primary().value_or(0)
+                                    : static_cast<std::uint32_t>(prng_.below(replicas));
+        const auto way = prng_.below(3);
+        for (std::uint32_t c = 0; c < clients_.size(); ++c) block_client(c, r, way != 2, way != 1);
         break;
+      }
       default:
         break;  // healed
     }
   }
+  for (std::uint32_t i = 0; i < clients_.size(); ++i) {
+    if (clients_[i].down_until <= now_ && prng_.chance(options_.client_crash_percent, 10000)) {
+      crash_client(i, 20 + prng_.below(280));
+    }
+  }
+}
+
+void Simulator::pause(std::uint32_t r, std::uint64_t ticks) {
+  VSR_ASSERT(is_up(r) && !is_paused(r) && ticks > 0);
+  nodes_[r].paused_at = now_;
+  nodes_[r].paused_until = now_ + ticks;
+  result_.coverage.pauses += 1;
+}
+
+void Simulator::resume(std::uint32_t r) {
+  Node& node = nodes_[r];
+  const std::uint64_t missed = now_ - node.paused_at;
+  node.paused_until = 0;
+  // What the runtime does after SIGCONT: its ticker replays up to a second (100 ticks) of
+  // missed ticks at once, and the actor reads what waited in its sockets, in either order.
+  const bool ticks_first = prng_.chance(1, 2);
+  auto catch_up = [&] {
+    if (missed >= 100) return;
+    for (std::uint64_t i = 1; i < missed && is_up(r); ++i) tick_replica(r);
+  };
+  if (ticks_first) catch_up();
+  while (!node.inbox.empty() && is_up(r)) {
+    Packet packet = std::move(node.inbox.front());
+    node.inbox.pop_front();
+    hand(r, packet);
+  }
+  if (!ticks_first) catch_up();
+}
+
+void Simulator::slow_disk(std::uint32_t r, std::uint32_t latency_ticks, std::uint64_t ticks) {
+  Node& node = nodes_[r];
+  node.slow_until = now_ + ticks;
+  node.slow_latency = latency_ticks;
+  result_.coverage.slow_disks += 1;
+}
+
+void Simulator::crash_client(std::uint32_t index, std::uint64_t down_ticks) {
+  Client& c = clients_[index];
+  // Whatever it was waiting for is forgotten (it may still execute: the checker expects no
+  // reply for it); it counts as done, as an evicted one does.
+  if (c.outstanding && c.registered) c.completed += 1;
+  c.generation += 1;
+  c.id = fmt::format("client-{}.{}", index, c.generation);
+  c.request_no = 0;
+  c.registered = false;
+  c.outstanding = false;
+  c.down_until = now_ + down_ticks;
+  c.next_at = c.down_until;
+  result_.coverage.client_crashes += 1;
 }
 
 void Simulator::start_liveness_phase() {
@@ -790,13 +1229,18 @@ void Simulator::start_liveness_phase() {
   heal();
   for (std::uint32_t r = 0; r < options_.replicas; ++r) {
     if (!is_up(r)) restart(r);
+    if (is_paused(r)) resume(r);
+    nodes_[r].slow_until = std::min(nodes_[r].slow_until, now_);
+  }
+  for (Client& c : clients_) {
+    if (c.down_until > now_) c.down_until = c.next_at = now_;  // a crashed client is back
   }
 }
 
 // --- clients ----------------------------------------------------------------------------
 
 void Simulator::client_tick(Client& c, std::uint32_t index) {
-  if (c.paused) return;
+  if (c.paused || c.down_until > now_) return;
   if (!c.outstanding) {
     if (c.completed >= options_.requests_per_client || now_ < c.next_at) return;
     if (!c.registered) {
@@ -817,6 +1261,8 @@ void Simulator::client_tick(Client& c, std::uint32_t index) {
       const std::uint64_t key = prng_.below(6);
       if (prng_.chance(1, 4)) {
         c.operation = fmt::format("get k{}", key);
+      } else if (prng_.chance(1, 6)) {
+        c.operation = fmt::format("stamp t{}", key);  // the app sees the primary's clock
       } else {
         c.operation =
             fmt::format("add k{} {}", key, static_cast<std::int64_t>(prng_.below(200)) - 100);
@@ -896,10 +1342,11 @@ void Simulator::on_client_message(std::uint32_t index, const core::Bytes& bytes)
     c.completed += 1;
   }
   c.outstanding = false;
-  // Think time spreads each client's requests over the fault phase and past it, so that
-  // the liveness phase still has work to finish.
+  // Think time spreads each client's requests over three quarters of the fault phase on
+  // average; the time its requests take under faults carries the rest past it, so that the
+  // liveness phase still has work to finish.
   const std::uint64_t spread =
-      2 * options_.fault_ticks / std::max<std::uint32_t>(1, options_.requests_per_client);
+      3 * options_.fault_ticks / (2 * std::max<std::uint32_t>(1, options_.requests_per_client));
   c.next_at = now_ + prng_.below(std::max<std::uint64_t>(5, spread));
 }
 

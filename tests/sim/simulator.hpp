@@ -14,13 +14,24 @@
 // lands in part). A restart recovers the directory (ReplicaDisk::open); a directory that
 // cannot start (nothing valid) fails the run unless the scenario asked for it. Media
 // corruption, on at most f replicas ever, is bits flipped in WAL records, at any byte and in
-// the last record too (MemoryEnv::flip_bit).
+// the last record too (MemoryEnv::flip_bit). A disk may turn slow for a stretch
+// (slow_disk).
+//
+// The network loses, duplicates, delays and reorders packets, partitions replicas
+// (symmetric, one-way, split) and cuts client links (one way or both); a few packets are
+// held far beyond every core timeout, so that messages of old views and of earlier
+// incarnations (a replica that crashed and restarted since) arrive late. Clients crash and
+// come back under a new client id. Each replica's wall clock (the realtime_ms of
+// Replica::tick) has its own offset and drift and sometimes steps backwards. A replica may
+// be paused (no ticks, deliveries or storage completions; messages to it wait in a bounded
+// inbox) and resumed with its timers stale.
 //
 // Checkers run after every tick:
 //   (a) no two replicas execute different prepares (by checksum) at one op;
 //   (b) replicas at equal commit numbers have identical app state and client tables;
 //   (c) every reply a client received matches the model app replayed over the canonical
-//       committed history, at the op the reply names (so it stays committed);
+//       committed history, at the op the reply names (so it stays committed), and prepare
+//       timestamps strictly increase along that history;
 //   (d) liveness: after the fault phase, with the faults healed, every client's requests
 //       complete within a bound;
 //   (i) no replica's assertion fails (the core's invariants are always on; the simulator
@@ -53,6 +64,20 @@ struct NetworkFaults {
   std::uint32_t delay_min_ticks = 1;
   std::uint32_t delay_max_ticks = 3;
   std::uint32_t partition_percent = 0;  ///< chance per 100 ticks of a new partition
+  /// Chance per 10,000 packets (between replicas, or to and from clients) of being held for
+  /// Simulator::long_delay_ticks(), longer than every core timeout.
+  std::uint32_t long_delay_per_10000 = 0;
+  /// Chance per 100 ticks of a new cut of client links (one way or both).
+  std::uint32_t client_partition_percent = 0;
+};
+
+/// Each replica's wall clock, as Replica::tick sees it (Simulator::realtime_ms): 10 ms a
+/// tick, plus an offset and a drift of its own, and steps.
+struct ClockFaults {
+  std::uint64_t skew_max_ms = 0;         ///< each clock starts up to this far behind or ahead
+  std::uint32_t drift_max_permille = 0;  ///< and runs up to this much slow or fast
+  std::uint32_t jump_percent = 0;        ///< chance per 100 ticks and replica of a step
+  std::uint64_t jump_max_ms = 0;         ///< steps go back (mostly) or forward, this far
 };
 
 struct SimOptions {
@@ -63,6 +88,7 @@ struct SimOptions {
   std::uint64_t fault_ticks = 2000;     ///< phase 1: faults on
   std::uint64_t liveness_ticks = 4000;  ///< phase 2: faults healed; all requests must finish
   NetworkFaults network;
+  ClockFaults clock;
   std::uint32_t crash_percent = 0;    ///< chance per 100 ticks that an up replica crashes
   std::uint32_t corrupt_percent = 0;  ///< chance a WAL record of a faulty replica gets a bit flip
   /// Chance its last WAL record gets one, where acknowledged data is most easily lost (a
@@ -76,6 +102,20 @@ struct SimOptions {
   /// replica's durable files, perhaps stale (restore_from), under the same limit.
   std::uint32_t restore_percent = 0;
   std::uint32_t storage_latency_max_ticks = 3;
+  /// Chance per 100 ticks that an up replica's disk turns slow for a stretch: every write
+  /// then takes up to slow_disk_latency_max_ticks.
+  std::uint32_t slow_disk_percent = 0;
+  std::uint32_t slow_disk_latency_max_ticks = 120;
+  /// Chance per 100 ticks that an up replica is paused for up to pause_max_ticks (as by
+  /// SIGSTOP; crashed and paused replicas together stay within max(1, f)).
+  std::uint32_t pause_percent = 0;
+  std::uint32_t pause_max_ticks = 400;
+  /// Messages that reach a paused replica wait (its socket buffers), at most this many;
+  /// the rest are lost.
+  std::uint32_t paused_inbox_max = 64;
+  /// Chance per 100 ticks that a client crashes: it forgets its outstanding request and
+  /// comes back, up to 300 ticks later, under a new client id.
+  std::uint32_t client_crash_percent = 0;
   /// WAL segment size: small, so that segments are created, released and repaired often.
   std::uint64_t wal_segment_bytes = 8 * 1024;
   core::Options core;      ///< replica_count is set from `replicas`
@@ -95,6 +135,54 @@ std::optional<core::InjectedBug> parse_injected_bug(std::string_view name);
 /// Derives a fault mix and core limits from the seed (the sweep configuration).
 SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::InjectedBug bug);
 
+/// How often each fault struck and each protocol path ran in a run. The replicas' own
+/// counters (core::Counters) are summed over every incarnation; the rest the simulator
+/// observes from outside, for want of a counter in the core (see each field).
+struct Coverage {
+  // Faults.
+  std::uint64_t crashes = 0;
+  std::uint64_t torn_writes = 0;      ///< crashes that struck inside a write
+  std::uint64_t corrupt_entries = 0;  ///< WAL entries read back corrupt on restart
+  std::uint64_t corrupt_tails = 0;    ///< bits flipped in the WAL's last record (any byte)
+  std::uint64_t wipes = 0;
+  std::uint64_t restores = 0;  ///< random recover-node restores
+  std::uint64_t partitions = 0;
+  std::uint64_t client_partitions = 0;
+  std::uint64_t client_crashes = 0;
+  std::uint64_t pauses = 0;
+  std::uint64_t paused_messages_lost = 0;  ///< beyond a paused replica's inbox
+  std::uint64_t slow_disks = 0;            ///< stretches of a slow disk
+  std::uint64_t clock_jumps = 0;
+  std::uint64_t long_delayed_deliveries = 0;  ///< packets held beyond every timeout, delivered
+  /// Packets from a replica delivered after it crashed and restarted (an earlier life).
+  std::uint64_t earlier_incarnation_deliveries = 0;
+  // Protocol paths, from core::Counters (see there).
+  std::uint64_t view_changes = 0;
+  std::uint64_t truncated_ops = 0;
+  std::uint64_t state_transfers = 0;
+  std::uint64_t prepares_repaired = 0;
+  std::uint64_t vc_restart = 0;  ///< view changes by cause, view_changes_on_restart ...
+  std::uint64_t vc_primary_timeout = 0;
+  std::uint64_t vc_abdication = 0;
+  std::uint64_t vc_next_view = 0;
+  std::uint64_t vc_svc_quorum = 0;
+  std::uint64_t vc_followed = 0;
+  std::uint64_t vc_voted_above = 0;
+  std::uint64_t vc_do_view_change = 0;
+  std::uint64_t start_views_refused = 0;
+  std::uint64_t rejoins = 0;
+  std::uint64_t rejoin_floors_cleared = 0;
+  // Protocol paths the simulator sees in the messages (the core has no counter for them):
+  // DoViewChange entries that tell a new primary "missing" (nacks), or "corrupt" (never a
+  // nack); ops beyond a sender's head are nacks too and are not counted here.
+  std::uint64_t nack_entries = 0;
+  std::uint64_t corrupt_entries_not_nacked = 0;
+
+  /// Every field with its name, in declaration order (for sums, printing and minimums).
+  static const std::vector<std::pair<const char*, std::uint64_t Coverage::*>>& fields();
+  Coverage& operator+=(const Coverage& other);
+};
+
 struct SimResult {
   bool ok = true;
   std::string failure;  ///< which checker failed and why
@@ -104,17 +192,8 @@ struct SimResult {
   std::uint64_t requests_completed = 0;
   std::uint64_t replies_checked = 0;  ///< client replies verified against the model
   std::uint64_t evictions = 0;        ///< evicted replies received by clients
-  std::uint64_t state_transfers = 0;
-  std::uint64_t corrupt_entries = 0;  ///< WAL entries read back corrupt on restart
-  std::uint64_t corrupt_tails = 0;    ///< bits flipped in the WAL's last record (any byte)
-  std::uint64_t torn_writes = 0;      ///< crashes that struck inside a write
   std::uint64_t max_view = 0;
-  std::uint64_t view_changes = 0;
-  std::uint64_t crashes = 0;
-  std::uint64_t wipes = 0;
-  std::uint64_t restores = 0;  ///< random recover-node restores
-  std::uint64_t repairs = 0;
-  std::uint64_t truncations = 0;
+  Coverage coverage;
 };
 
 class Simulator {
@@ -179,8 +258,45 @@ class Simulator {
   void set_storage_latency(std::uint32_t replica, std::uint32_t ticks) {
     nodes_[replica].latency_override = ticks;
   }
+  /// The client id `client` uses now (a new one after each eviction or crash).
+  const std::string& client_id(std::uint32_t client) const { return clients_[client].id; }
   /// A paused client sends nothing (not even retries) until resumed.
   void set_client_active(std::uint32_t client, bool active) { clients_[client].paused = !active; }
+
+  // Network: the endpoints of a link are replicas 0..n-1 and clients n.. (client_endpoint).
+  std::uint32_t client_endpoint(std::uint32_t client) const { return options_.replicas + client; }
+  /// Every packet sent from `from` to `to` from now on arrives `ticks` later than it would
+  /// (0: back to normal): with ticks > long-lived timeouts, a scripted stale message.
+  void delay_link(std::uint32_t from, std::uint32_t to, std::uint64_t ticks);
+  /// Cuts the link between `client` and `replica`: its requests (client to replica), its
+  /// replies (replica to client), or both. heal() restores it.
+  void block_client(std::uint32_t client, std::uint32_t replica, bool requests, bool replies);
+  /// The client process dies: it forgets its outstanding request (which may still execute)
+  /// and starts again after `down_ticks` under a new client id, registering first. It never
+  /// reuses an id: a retry of its old request could otherwise execute twice.
+  void crash_client(std::uint32_t client, std::uint64_t down_ticks);
+  /// Longer than every core timeout, including the backed-off view-change timeout: the
+  /// least hold of a packet that network.long_delay_per_10000 picks (at most three times it).
+  std::uint64_t long_delay_ticks() const;
+
+  // Processes, clocks and disks.
+  /// Freezes `replica` for `ticks`: no ticks, no deliveries (messages wait in its bounded
+  /// inbox) and no storage completions; its wall clock runs on. On resume it gets the
+  /// ticks it missed at once if they were fewer than 100 (the runtime replays up to a second
+  /// of ticks after a stall), else none: its timers are stale either way.
+  void pause(std::uint32_t replica, std::uint64_t ticks);
+  bool is_paused(std::uint32_t replica) const { return nodes_[replica].paused_until != 0; }
+  /// The wall clock of `replica` in ms, as its next tick() sees it.
+  std::uint64_t realtime_ms(std::uint32_t replica) const;
+  /// Sets the offset (ms, behind when negative) and drift (per mille) of `replica`'s clock.
+  void set_clock(std::uint32_t replica, std::int64_t offset_ms, std::int32_t drift_permille);
+  /// Steps `replica`'s clock by `delta_ms` (backwards when negative), as NTP may.
+  void jump_clock(std::uint32_t replica, std::int64_t delta_ms);
+  /// Every write of `replica` issued in the next `ticks` takes `latency_ticks`.
+  void slow_disk(std::uint32_t replica, std::uint32_t latency_ticks, std::uint64_t ticks);
+
+  /// A disk is fast while its writes take at most this many ticks.
+  static constexpr std::uint32_t healthy_disk_latency_ticks = 10;
   bool is_up(std::uint32_t replica) const { return nodes_[replica].replica != nullptr; }
   const core::Replica& replica(std::uint32_t r) const { return *nodes_[r].replica; }
   /// The replica that is normal primary in the highest view, if any is up.
@@ -200,6 +316,8 @@ class Simulator {
     std::uint32_t from;
     std::uint32_t to;  ///< replicas first, then clients
     core::Bytes bytes;
+    std::uint32_t incarnation = 0;  ///< of the sending replica
+    bool long_delayed = false;      ///< held beyond every timeout
   };
 
   struct PendingWrite {
@@ -222,7 +340,23 @@ class Simulator {
     std::uint32_t latency_override = 0;
     std::optional<std::uint64_t> wiped;  ///< wiped: catching up through this op (damaged)
     std::string traced;                  ///< last state printed by trace()
+    /// Counters of the earlier incarnations (a crash discards the replica object).
+    core::Counters retired;
+    // Pause: frozen until this tick (0: running), since paused_at; what arrived meanwhile.
+    std::uint64_t paused_until = 0;
+    std::uint64_t paused_at = 0;
+    std::deque<Packet> inbox;
+    // The machine's wall clock, in µs (realtime_ms() is clock_us / 1000), advanced every
+    // tick by 10 ms times (1000 + drift_permille) / 1000, also while down or paused.
+    std::uint64_t clock_us = 0;
+    std::int32_t drift_permille = 0;
+    // Slow disk: writes issued before slow_until take slow_latency.
+    std::uint64_t slow_until = 0;
+    std::uint32_t slow_latency = 0;
   };
+
+  /// Where a link is cut or delayed; endpoints as in client_endpoint().
+  using Link = std::pair<std::uint32_t, std::uint32_t>;
 
   struct Client {
     std::string id;
@@ -238,6 +372,7 @@ class Simulator {
     std::uint32_t completed = 0;
     std::uint64_t next_at = 0;
     bool paused = false;
+    std::uint64_t down_until = 0;  ///< crashed until this tick (crash_client)
   };
 
   struct Expected {
@@ -248,8 +383,13 @@ class Simulator {
   void step();
   void advance();  ///< one tick of step(), which turns a failed assertion into a failure
   void trace();
-  void deliver(const Packet& packet);
+  void deliver(Packet packet);
+  /// Hands a packet to the running replica `r`, counting what it did (coverage).
+  void hand(std::uint32_t r, const Packet& packet);
+  void tick_replica(std::uint32_t r);
+  void resume(std::uint32_t r);
   void drain(std::uint32_t r);
+  void retire_counters(std::uint32_t r);
   void send_packet(std::uint32_t from, std::uint32_t to, core::Bytes bytes);
   void complete_storage(std::uint32_t r);
   void execute_storage(std::uint32_t r, const std::vector<core::Effect>& effects);
@@ -261,13 +401,16 @@ class Simulator {
   void client_send(Client& c, std::uint32_t index, bool broadcast);
   void on_client_message(std::uint32_t index, const core::Bytes& bytes);
   void random_faults();
+  void random_partition();
+  void delay_next_primary(core::View view, std::uint64_t back_at);
+  void random_client_faults();
+  void random_process_faults();
   void start_liveness_phase();
   void check();
   void check_commits(std::uint32_t r);
   void advance_model();
   void check_pending_replies();
   void fail(std::string why);
-  std::uint64_t realtime_ms(std::uint32_t r) const;
   std::unique_ptr<app::StateMachine> make_app() const;
 
   SimOptions options_;
@@ -279,8 +422,11 @@ class Simulator {
   std::vector<Node> nodes_;
   std::vector<Client> clients_;
   std::multimap<std::pair<std::uint64_t, std::uint64_t>, Packet> network_;  ///< (at, seq)
-  std::vector<std::vector<bool>> blocked_;  ///< blocked_[from][to] between replicas
-  std::set<std::uint32_t> faulty_;          ///< replicas whose disks may corrupt (≤ f)
+  std::vector<std::vector<bool>> blocked_;    ///< blocked_[from][to] between replicas
+  std::set<Link> client_blocked_;             ///< cut client links, (from, to) endpoints
+  std::map<Link, std::uint64_t> link_delay_;  ///< extra ticks on a link (delay_link)
+  std::uint64_t partition_until_ = 0;         ///< a transient random partition heals then
+  std::set<std::uint32_t> faulty_;            ///< replicas whose disks may corrupt (≤ f)
 
   // Checker state.
   std::map<std::uint64_t, core::Checksum> canonical_;  ///< op -> checksum first executed

@@ -86,25 +86,18 @@ int main(int argc, char** argv) {
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t ops = 0;
   std::uint64_t failures = 0;
-  vsr::sim::SimResult total;
+  std::uint64_t replies_checked = 0;
+  std::uint64_t ticks = 0;
+  vsr::sim::Coverage coverage;
   for (std::uint64_t s = seed; s < seed + seeds; ++s) {
     vsr::sim::SimOptions options = vsr::sim::random_options(s, replicas, bug);
     options.verbose = verbose;
     vsr::sim::Simulator sim(options);
     vsr::sim::SimResult result = sim.run();
     ops += result.ops_committed;
-    total.crashes += result.crashes;
-    total.torn_writes += result.torn_writes;
-    total.wipes += result.wipes;
-    total.restores += result.restores;
-    total.view_changes += result.view_changes;
-    total.repairs += result.repairs;
-    total.truncations += result.truncations;
-    total.state_transfers += result.state_transfers;
-    total.corrupt_entries += result.corrupt_entries;
-    total.corrupt_tails += result.corrupt_tails;
-    total.replies_checked += result.replies_checked;
-    total.evictions += result.evictions;
+    replies_checked += result.replies_checked;
+    ticks += result.ticks;
+    coverage += result.coverage;
     if (!result.ok) {
       failures += 1;
       fmt::print("FAIL seed {}: {}\n  replay: {}\n", s, result.failure, result.replay);
@@ -113,20 +106,20 @@ int main(int argc, char** argv) {
           "ok seed {}: {} ticks, {} ops committed, {} requests ({} replies checked), max view {}, "
           "{} crashes, {} prepares repaired, {} ops truncated\n",
           s, result.ticks, result.ops_committed, result.requests_completed, result.replies_checked,
-          result.max_view, result.crashes, result.repairs, result.truncations);
+          result.max_view, result.coverage.crashes, result.coverage.prepares_repaired,
+          result.coverage.truncated_ops);
     }
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print("coverage (faults injected and protocol paths taken, summed over the seeds):\n");
+  for (const auto& [name, field] : vsr::sim::Coverage::fields()) {
+    fmt::print("  {:<32} {}\n", name, coverage.*field);
+  }
   fmt::print(
-      "faults and recoveries: {} crashes ({} wipes, {} restores from a copy, {} inside a "
-      "write), {} view changes started, {} corrupt WAL entries ({} bit flips in a last "
-      "record), {} prepares repaired, {} ops truncated, {} state transfers; {} replies "
-      "checked\n",
-      total.crashes, total.wipes, total.restores, total.torn_writes, total.view_changes,
-      total.corrupt_entries, total.corrupt_tails, total.repairs, total.truncations,
-      total.state_transfers, total.replies_checked);
-  fmt::print("{} seeds, {} failed, {} simulated ops in {:.2f} s wall ({:.0f} ops/s)\n", seeds,
-             failures, ops, seconds, seconds > 0 ? static_cast<double>(ops) / seconds : 0.0);
+      "{} seeds, {} failed, {} simulated ops in {} ticks, {} replies checked, in {:.2f} s wall "
+      "({:.0f} ops/s)\n",
+      seeds, failures, ops, ticks, replies_checked, seconds,
+      seconds > 0 ? static_cast<double>(ops) / seconds : 0.0);
   return failures == 0 ? 0 : 1;
 }
