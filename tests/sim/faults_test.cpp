@@ -1,6 +1,6 @@
 // Named scenarios for the wider fault model (simulator.hpp): messages held beyond every
-// timeout, cut and crashing clients, skewed and stepping clocks, paused processes and slow
-// disks. Each scripts one situation in a whole
+// timeout, cut and crashing clients, skewed and stepping clocks, paused processes, slow
+// disks, and checker (e), liveness under faults. Each scripts one situation in a whole
 // cluster, with every checker running after each tick; the checkers are the assertions,
 // and the clients must finish and the replicas converge.
 
@@ -18,6 +18,10 @@ std::uint32_t primary_or_fail(const Simulator& sim) {
   auto p = sim.primary();
   EXPECT_TRUE(p.has_value());
   return p.value_or(0);
+}
+
+bool failed_with(const Simulator& sim, const std::string& checker) {
+  return sim.failed() && sim.result().failure.find(checker) != std::string::npos;
 }
 
 // --- messages held beyond every timeout ------------------------------------------------
@@ -202,6 +206,59 @@ TEST(SimFaults, SlowDiskOnThePrimaryR3) {
   Simulator sim(scripted(3, 3));
   ASSERT_TRUE(sim.run_until(150));
   sim.slow_disk(primary_or_fail(sim), 90, 700);
+  finish(sim);
+}
+
+// --- checker (e) ----------------------------------------------------------------------
+
+/// The primary hears nobody (every link into it is cut) but its heartbeats reach the
+/// backups; the cut persists. Returns the simulator after checker (e)'s bound and some
+/// more, or earlier if a checker failed.
+std::unique_ptr<Simulator> deaf_primary(core::InjectedBug bug) {
+  SimOptions o = scripted(3, 3);
+  o.requests_per_client = 200;  // busy for the whole run
+  o.core.bug = bug;
+  auto sim = std::make_unique<Simulator>(o);
+  EXPECT_TRUE(sim->run_until(200));
+  const std::uint32_t p = primary_or_fail(*sim);
+  for (std::uint32_t r = 0; r < 3; ++r) {
+    if (r != p) sim->block(r, p);
+  }
+  sim->run_until(sim->now() + sim->liveness_bound_ticks() + 500);
+  return sim;
+}
+
+TEST(SimFaults, LivenessCheckerFiresOnAPrimaryThatNeverAbdicatesR3) {
+  // With abdication switched off the deaf primary keeps its backups in view 0 with its
+  // heartbeats: the two backups are a connected quorum of healthy replicas and the clients
+  // wait, yet nothing commits. Checker (e) must say so within its bound.
+  auto sim = deaf_primary(core::InjectedBug::primary_never_abdicates);
+  EXPECT_TRUE(failed_with(*sim, "(e) liveness under faults")) << sim->result().failure;
+}
+
+TEST(SimFaults, LivenessCheckerIsSilentWhenThePrimaryAbdicatesR3) {
+  // The same cut with the fix: the deaf primary abdicates, the backups elect one of them,
+  // and the cluster commits while the cut persists.
+  auto sim = deaf_primary(core::InjectedBug::none);
+  EXPECT_FALSE(sim->failed()) << sim->result().failure;
+  EXPECT_GT(sim->summarize().coverage.commits_around_faults, 0u);
+  ASSERT_TRUE(sim->primary().has_value());
+  EXPECT_GT(sim->replica(*sim->primary()).view().value, 0u);
+}
+
+TEST(SimFaults, LivenessCheckerWaitsOutDamagedAndSlowReplicasR3) {
+  // Checker (e) counts a replica healthy only when nothing in it may stall the cluster by
+  // design: not paused, recovering or wiped, and with a fast disk.
+  Simulator sim(scripted(3, 3));
+  ASSERT_TRUE(sim.run_until(150));
+  EXPECT_EQ(sim.healthy_quorum().size(), 3u);
+  sim.slow_disk(0, Simulator::healthy_disk_latency_ticks + 1, 100);
+  sim.pause(1, 50);
+  ASSERT_TRUE(sim.run_until(160));
+  EXPECT_FALSE(sim.healthy(0));
+  EXPECT_FALSE(sim.healthy(1));
+  EXPECT_TRUE(sim.healthy(2));
+  EXPECT_TRUE(sim.healthy_quorum().empty());
   finish(sim);
 }
 

@@ -108,6 +108,32 @@ std::optional<core::InjectedBug> parse_injected_bug(std::string_view name) {
   }
 }
 
+const char* to_string(SteadyFault fault) {
+  switch (fault) {
+    case SteadyFault::none:
+      return "none";
+    case SteadyFault::deaf_primary:
+      return "deaf_primary";
+    case SteadyFault::mute_primary:
+      return "mute_primary";
+    case SteadyFault::isolated_primary:
+      return "isolated_primary";
+    case SteadyFault::partial_primary:
+      return "partial_primary";
+    case SteadyFault::deaf_minority:
+      return "deaf_minority";
+    case SteadyFault::mute_minority:
+      return "mute_minority";
+    case SteadyFault::paused_minority:
+      return "paused_minority";
+    case SteadyFault::slow_minority:
+      return "slow_minority";
+    case SteadyFault::crashing_minority:
+      return "crashing_minority";
+  }
+  return "?";
+}
+
 const std::vector<std::pair<const char*, std::uint64_t Coverage::*>>& Coverage::fields() {
   static const std::vector<std::pair<const char*, std::uint64_t Coverage::*>> all = {
       {"crashes", &Coverage::crashes},
@@ -142,6 +168,7 @@ const std::vector<std::pair<const char*, std::uint64_t Coverage::*>>& Coverage::
       {"rejoin_floors_cleared", &Coverage::rejoin_floors_cleared},
       {"nack_entries", &Coverage::nack_entries},
       {"corrupt_entries_not_nacked", &Coverage::corrupt_entries_not_nacked},
+      {"commits_around_faults", &Coverage::commits_around_faults},
   };
   return all;
 }
@@ -205,6 +232,15 @@ SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::Inje
   // replica back from a long outage finds the WAL it lacks released: state transfer.
   if (o.core.checkpoint_interval > 1000 && p.chance(1, 3)) {
     o.core.checkpoint_interval = 8 + p.below(24);
+  }
+  if (replicas >= 3 && p.chance(1, 16)) {
+    // A steady fault on a minority for longer than checker (e)'s bound (the clients spread
+    // their requests over the whole fault phase): the rest must keep committing.
+    o.steady_fault = static_cast<SteadyFault>(1 + p.below(9));
+    o.steady_fault_at = 100 + p.below(300);
+    const std::uint64_t disk = std::max(o.storage_latency_max_ticks, o.slow_disk_latency_max_ticks);
+    o.fault_ticks = o.steady_fault_at + 500 +
+                    Simulator::liveness_bound_ticks(o, disk, o.clients * o.requests_per_client);
   }
   return o;
 }
@@ -469,6 +505,7 @@ void Simulator::advance() {
   }
   for (std::uint32_t i = 0; i < clients_.size(); ++i) client_tick(clients_[i], i);
   check();
+  check_liveness_under_faults();
   if (options_.verbose) trace();
 }
 
@@ -648,6 +685,9 @@ void Simulator::drain(std::uint32_t r) {
       }
     } else {
       // Storage completes in issue order, each write a little later than the last.
+      if (auto* metadata = std::get_if<core::WriteMetadata>(&effect)) {
+        node.rejoin_floor = metadata->metadata.rejoin_floor.value;
+      }
       std::uint64_t latency = 0;
       if (node.latency_override != 0) {
         latency = node.latency_override;
@@ -658,6 +698,7 @@ void Simulator::drain(std::uint32_t r) {
       }
       std::uint64_t at = now_ + latency;
       if (!node.queue.empty()) at = std::max(at, node.queue.back().complete_at);
+      if (latency > healthy_disk_latency_ticks) node.slow_done_at = std::max(node.slow_done_at, at);
       node.queue.push_back(PendingWrite{at, std::move(effect)});
     }
   }
@@ -753,11 +794,14 @@ void Simulator::open_disk(std::uint32_t r, bool refusal_expected) {
       std::make_unique<core::Replica>(options_.core, core::ReplicaIndex{r}, *node.app,
                                       options_.seed * 1000003 + r * 101 + node.incarnation);
   core::DurableState state = node.disk->take_durable_state();
+  node.corrupt_through = 0;
   for (const core::WalEntry& entry : state.wal) {
     if (entry.state == core::WalEntryState::corrupt) {
       result_.coverage.corrupt_entries += 1;
+      node.corrupt_through = std::max(node.corrupt_through, entry.op.value);
     }
   }
+  node.rejoin_floor = state.metadata ? state.metadata->rejoin_floor.value : 0;
   // Re-executed ops are checked again: start from what the checkpoint restored.
   node.polled_commit = state.checkpoint ? state.checkpoint->op.value : 0;
   node.replica->open(state);
@@ -944,10 +988,85 @@ void Simulator::restore_from(std::uint32_t r, std::uint32_t source) {
 
 // --- faults -----------------------------------------------------------------------------
 
+bool Simulator::may_strike(std::uint32_t r) const {
+  return options_.steady_fault == SteadyFault::none || victims_.count(r) != 0;
+}
+
+// The steady fault begins: its victims are the primary (or, when none is normal, replica
+// 0) and, for the minority kinds, up to f - 1 others.
+void Simulator::start_steady_fault() {
+  steady_started_ = true;
+  const std::uint32_t replicas = options_.replicas;
+  const std::uint32_t first = primary().value_or(0);
+  victims_.insert(first);
+  const SteadyFault kind = options_.steady_fault;
+  const bool minority = kind >= SteadyFault::deaf_minority;
+  const std::uint32_t f = options_.core.faults_tolerated();
+  if (minority && f > 1) {
+    const auto more = static_cast<std::uint32_t>(prng_.below(f));
+    for (std::uint32_t i = 0; i < more; ++i) {
+      victims_.insert(
+          static_cast<std::uint32_t>((first + 1 + prng_.below(replicas - 1)) % replicas));
+    }
+  }
+  for (std::uint32_t v : victims_) {
+    for (std::uint32_t b = 0; b < replicas; ++b) {
+      if (b == v || victims_.count(b) != 0) continue;
+      switch (kind) {
+        case SteadyFault::deaf_primary:
+        case SteadyFault::deaf_minority:
+          block(b, v);
+          break;
+        case SteadyFault::mute_primary:
+        case SteadyFault::mute_minority:
+          block(v, b);
+          break;
+        case SteadyFault::isolated_primary:
+          block(b, v);
+          block(v, b);
+          break;
+        default:
+          break;
+      }
+    }
+    if (kind == SteadyFault::partial_primary) {
+      // Its prepares reach at most f - 1 backups: never a quorum without a view change.
+      std::uint32_t reached = 1;
+      for (std::uint32_t b = 0; b < replicas; ++b) {
+        if (b == v) continue;
+        if (reached < f && prng_.chance(1, 2)) {
+          reached += 1;
+        } else {
+          block(v, b);
+        }
+      }
+    }
+    if (kind == SteadyFault::slow_minority) {
+      slow_disk(v,
+                healthy_disk_latency_ticks + 1 +
+                    static_cast<std::uint32_t>(prng_.below(options_.slow_disk_latency_max_ticks)),
+                options_.fault_ticks - now_);
+    }
+  }
+  if (options_.verbose) {
+    std::string names;
+    for (std::uint32_t v : victims_) names += fmt::format(" r{}", v);
+    fmt::print("tick {}: steady fault {} on{}\n", now_, to_string(kind), names);
+  }
+}
+
 void Simulator::random_faults() {
   const std::uint32_t replicas = options_.replicas;
-  const std::uint32_t crash_percent = options_.crash_percent;
-  const std::uint32_t pause_percent = options_.pause_percent;
+  if (options_.steady_fault != SteadyFault::none && !steady_started_ &&
+      now_ >= options_.steady_fault_at) {
+    start_steady_fault();
+  }
+  const bool steady = options_.steady_fault != SteadyFault::none;
+  // The victims of a steady fault that crashes or pauses them do so again and again.
+  const std::uint32_t crash_percent =
+      options_.steady_fault == SteadyFault::crashing_minority ? 100 : options_.crash_percent;
+  const std::uint32_t pause_percent =
+      options_.steady_fault == SteadyFault::paused_minority ? 200 : options_.pause_percent;
   // A crash alone is no damage (the replica restarts with what it made durable), so even
   // with f = 0 (R = 1, 2) one replica may be down; crashed and paused replicas together
   // stay within max(1, f), so that a quorum is usually up to make progress. Damage (wipes,
@@ -971,6 +1090,7 @@ void Simulator::random_faults() {
       }
       continue;
     }
+    if (!may_strike(r)) continue;
     // A primary crashes three times as often: it takes its uncommitted prepares with it,
     // and the view change that follows decides about them.
     const bool was_primary = replica(r).is_primary();
@@ -1025,7 +1145,7 @@ void Simulator::random_faults() {
     partition_until_ = 0;
     for (auto& row : blocked_) std::fill(row.begin(), row.end(), false);
   }
-  if (replicas > 1 && prng_.chance(options_.network.partition_percent, 10000)) {
+  if (replicas > 1 && !steady && prng_.chance(options_.network.partition_percent, 10000)) {
     random_partition();
   }
   random_client_faults();
@@ -1036,7 +1156,8 @@ void Simulator::random_faults() {
 void Simulator::random_process_faults() {
   for (std::uint32_t r = 0; r < options_.replicas; ++r) {
     Node& node = nodes_[r];
-    if (now_ >= node.slow_until && prng_.chance(options_.slow_disk_percent, 10000)) {
+    if (may_strike(r) && now_ >= node.slow_until &&
+        prng_.chance(options_.slow_disk_percent, 10000)) {
       slow_disk(r,
                 healthy_disk_latency_ticks + 1 +
                     static_cast<std::uint32_t>(prng_.below(options_.slow_disk_latency_max_ticks)),
@@ -1126,7 +1247,8 @@ void Simulator::random_partition() {
 // quick new primary decides on the first quorum, which keeps that tail or never sees it.
 void Simulator::delay_next_primary(core::View view, std::uint64_t back_at) {
   const std::uint32_t next = static_cast<std::uint32_t>((view.value + 1) % options_.replicas);
-  if (!is_up(next) || is_paused(next) || now_ < nodes_[next].slow_until || !prng_.chance(2, 3)) {
+  if (!is_up(next) || is_paused(next) || !may_strike(next) || now_ < nodes_[next].slow_until ||
+      !prng_.chance(2, 3)) {
     return;
   }
   std::uint32_t out = 0;
@@ -1442,6 +1564,175 @@ void Simulator::check_pending_replies() {
     }
     ++it;
   }
+}
+
+// --- checker (e): liveness under faults -------------------------------------------------
+//
+// The cluster must commit while a connected quorum of healthy replicas exists, whatever the
+// other replicas do (crashed, partitioned one way or both, paused, slow, recovering,
+// pushing their views), within liveness_bound_ticks(). Healthy and connected are defined
+// conservatively (healthy()), and so is a client that waits (it reaches every replica both
+// ways, so its request gets to whichever replica is primary and the reply back): a replica
+// that is merely behind is healthy; one that may stall a view change by design is not.
+
+bool Simulator::healthy(std::uint32_t r) const {
+  if (!is_up(r) || is_paused(r)) return false;
+  const Node& node = nodes_[r];
+  const core::Replica& x = *node.replica;
+  if (x.status() == core::Status::recovering || node.wiped) return false;
+  // It never nacks what an earlier life may have acknowledged, so a view change may wait
+  // for a replica outside the quorum (by design: that op may be committed).
+  if (node.rejoin_floor != 0) return false;
+  // Corrupt slots are never nacks either, until repaired.
+  if (x.commit_min().value < node.corrupt_through) return false;
+  // A slow disk: writes pending longer than a fast disk takes, or being issued so.
+  if (node.latency_override > healthy_disk_latency_ticks || now_ < node.slow_done_at) return false;
+  if (now_ < node.slow_until && node.slow_latency > healthy_disk_latency_ticks) return false;
+  return true;
+}
+
+// The healthy replicas, less those with the most cut links among them until every pair is
+// connected both ways. Greedy, so it may miss a quorum that exists (the checker then stays
+// silent: no false alarm); it finds one for every partition the simulator makes.
+std::vector<std::uint32_t> Simulator::find_healthy_quorum() const {
+  std::vector<std::uint32_t> members;
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    if (healthy(r)) members.push_back(r);
+  }
+  const std::size_t quorum = options_.core.faults_tolerated() + 1;  // a true majority
+  while (members.size() >= quorum) {
+    std::size_t worst = 0;
+    std::uint32_t worst_cuts = 0;
+    for (std::size_t i = 0; i < members.size(); ++i) {
+      std::uint32_t cuts = 0;
+      for (std::uint32_t b : members) {
+        const std::uint32_t a = members[i];
+        if (a != b && (blocked_[a][b] || blocked_[b][a])) cuts += 1;
+      }
+      if (cuts > worst_cuts) {
+        worst = i;
+        worst_cuts = cuts;
+      }
+    }
+    if (worst_cuts == 0) return members;
+    members.erase(members.begin() + static_cast<std::ptrdiff_t>(worst));
+  }
+  return {};
+}
+
+bool Simulator::client_can_reach_every_replica(std::uint32_t client) const {
+  const Client& c = clients_[client];
+  if (c.paused || c.down_until > now_ || !c.outstanding) return false;
+  const std::uint32_t endpoint = client_endpoint(client);
+  for (std::uint32_t r = 0; r < options_.replicas && !client_blocked_.empty(); ++r) {
+    if (client_blocked_.count({endpoint, r}) != 0 || client_blocked_.count({r, endpoint}) != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The bound, in ticks of the configured timeouts (docs/vsr/protocol.md, "The simulator"):
+//   detect = 2 x primary_timeout + jitter: a primary that hears no quorum abdicates after
+//            primary_timeout; its backups time out primary_timeout + jitter after the last
+//            heartbeat it sent.
+//   elect  = (f + 2) x (view_change_timeout x 8 + jitter): a view change that fails times
+//            out after at most view_change_timeout backed off 8-fold plus jitter; at most f
+//            views in a row have their primary outside the quorum, one more may be forced
+//            by a replica outside it whose voted view or recovering floor is higher, and
+//            the next completes.
+//   work   = 4 x client retry (100) + 4 x the longest disk latency + 2 x repair rounds per
+//            8 ops in the log (repair asks for 8 bodies a round), for the requests,
+//            acknowledgements and catching up behind the election.
+std::uint64_t Simulator::liveness_bound_ticks(const SimOptions& options,
+                                              std::uint64_t disk_latency_ticks, std::uint64_t ops) {
+  const core::Options& o = options.core;
+  const std::uint64_t f = (options.replicas - 1) / 2;
+  const std::uint64_t detect = 2 * std::uint64_t{o.primary_timeout_ticks} + o.timeout_jitter_ticks;
+  const std::uint64_t attempt =
+      (std::uint64_t{o.view_change_timeout_ticks} << core::Options::view_change_backoff_max) +
+      o.timeout_jitter_ticks;
+  const std::uint64_t elect = options.replicas == 1 ? 0 : (f + 2) * attempt;
+  const std::uint64_t disk =
+      std::max<std::uint64_t>(disk_latency_ticks, healthy_disk_latency_ticks);
+  const std::uint64_t repair = 2 * std::uint64_t{o.repair_retry_ticks} * (1 + ops / 8);
+  return detect + elect + 4 * 100 + 4 * disk + repair;
+}
+
+std::uint64_t Simulator::liveness_bound_ticks() const {
+  std::uint64_t disk = options_.storage_latency_max_ticks;
+  for (const Node& node : nodes_) {
+    disk = std::max<std::uint64_t>(
+        {disk, node.latency_override, node.slow_until > now_ ? node.slow_latency : 0});
+  }
+  return liveness_bound_ticks(options_, disk, canonical_commit());
+}
+
+void Simulator::check_liveness_under_faults() {
+  if (!options_.check_liveness_under_faults || !result_.ok) return;
+  std::optional<std::uint32_t> waiting;
+  for (std::uint32_t i = 0; i < clients_.size() && !waiting; ++i) {
+    if (client_can_reach_every_replica(i)) waiting = i;
+  }
+  std::vector<std::uint32_t> quorum;
+  if (waiting) quorum = find_healthy_quorum();
+  const std::uint64_t commit = canonical_commit();
+  if (quorum.empty() || !waiting || quorum != healthy_quorum_) {
+    // A new situation: the bound runs from now (a quorum that just formed, or just lost a
+    // member, may need a whole election).
+    healthy_quorum_ = std::move(quorum);
+    liveness_armed_at_ = healthy_quorum_.empty() || !waiting ? 0 : now_;
+    liveness_commit_ = commit;
+    return;
+  }
+  if (liveness_armed_at_ == 0) {
+    liveness_armed_at_ = now_;
+    liveness_commit_ = commit;
+    return;
+  }
+  if (commit > liveness_commit_) {
+    if (healthy_quorum_.size() < options_.replicas) result_.coverage.commits_around_faults += 1;
+    if (now_ - liveness_armed_at_ > result_.longest_commit_wait) {
+      result_.longest_commit_wait = now_ - liveness_armed_at_;
+      result_.longest_commit_wait_bound = liveness_bound_ticks();
+    }
+    liveness_armed_at_ = now_;
+    liveness_commit_ = commit;
+    return;
+  }
+  const std::uint64_t bound = liveness_bound_ticks();
+  if (now_ - liveness_armed_at_ <= bound) return;
+  std::string members;
+  for (std::uint32_t r : healthy_quorum_) {
+    members += fmt::format("{}r{}", members.empty() ? "" : ",", r);
+  }
+  fail(fmt::format(
+      "(e) liveness under faults: no commit for {} ticks (bound {}) while replicas {} were "
+      "healthy and connected and {} waited for request {}; commit {};{}",
+      now_ - liveness_armed_at_, bound, members, clients_[*waiting].id,
+      clients_[*waiting].registered ? clients_[*waiting].request_no : 0, commit, replica_states()));
+}
+
+std::string Simulator::replica_states() const {
+  std::string states;
+  for (std::uint32_t r = 0; r < options_.replicas; ++r) {
+    if (!is_up(r)) {
+      states += fmt::format(" r{}=down", r);
+      continue;
+    }
+    const core::Replica& x = replica(r);
+    states += fmt::format(" r{}={}/v{}/lv{}/op{}/c{}-{}{}", r, core::to_string(x.status()),
+                          x.view().value, x.log_view().value, x.op().value, x.commit_min().value,
+                          x.commit_max().value, is_paused(r) ? "/paused" : "");
+  }
+  std::string cuts;
+  for (std::uint32_t a = 0; a < options_.replicas; ++a) {
+    for (std::uint32_t b = 0; b < options_.replicas; ++b) {
+      if (blocked_[a][b]) cuts += fmt::format(" {}->{}", a, b);
+    }
+  }
+  if (!cuts.empty()) states += "; cut:" + cuts;
+  return states;
 }
 
 }  // namespace vsr::sim

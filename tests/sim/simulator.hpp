@@ -34,6 +34,9 @@
 //       timestamps strictly increase along that history;
 //   (d) liveness: after the fault phase, with the faults healed, every client's requests
 //       complete within a bound;
+//   (e) liveness under faults: while a connected quorum of healthy replicas exists and a
+//       client that can reach every replica waits for a reply, the canonical commit
+//       advances within liveness_bound_ticks(), whatever happens to the other replicas;
 //   (i) no replica's assertion fails (the core's invariants are always on; the simulator
 //       turns a failed one into a failure of the run instead of an abort).
 
@@ -80,6 +83,24 @@ struct ClockFaults {
   std::uint64_t jump_max_ms = 0;         ///< steps go back (mostly) or forward, this far
 };
 
+/// A fault that holds on at most f replicas (the victims) from SimOptions::steady_fault_at
+/// to the end of the fault phase, while every other replica fault (crash, pause, slow disk,
+/// partition) strikes only the victims: checker (e) then watches the rest, a connected
+/// quorum of healthy replicas, for longer than its bound.
+enum class SteadyFault : std::uint8_t {
+  none,
+  deaf_primary,       ///< the primary hears no replica (it can send)
+  mute_primary,       ///< no replica hears the primary (it can receive)
+  isolated_primary,   ///< both
+  partial_primary,    ///< the primary's prepares reach fewer than a quorum
+  deaf_minority,      ///< f replicas hear nobody
+  mute_minority,      ///< nobody hears f replicas
+  paused_minority,    ///< f replicas paused again and again
+  slow_minority,      ///< f replicas (the primary among them) with slow disks
+  crashing_minority,  ///< f replicas crashing again and again
+};
+const char* to_string(SteadyFault fault);
+
 struct SimOptions {
   std::uint64_t seed = 1;
   std::uint32_t replicas = 3;
@@ -87,6 +108,8 @@ struct SimOptions {
   std::uint32_t requests_per_client = 20;
   std::uint64_t fault_ticks = 2000;     ///< phase 1: faults on
   std::uint64_t liveness_ticks = 4000;  ///< phase 2: faults healed; all requests must finish
+  SteadyFault steady_fault = SteadyFault::none;
+  std::uint64_t steady_fault_at = 0;
   NetworkFaults network;
   ClockFaults clock;
   std::uint32_t crash_percent = 0;    ///< chance per 100 ticks that an up replica crashes
@@ -116,6 +139,8 @@ struct SimOptions {
   /// Chance per 100 ticks that a client crashes: it forgets its outstanding request and
   /// comes back, up to 300 ticks later, under a new client id.
   std::uint32_t client_crash_percent = 0;
+  /// Checker (e), liveness under faults.
+  bool check_liveness_under_faults = true;
   /// WAL segment size: small, so that segments are created, released and repaired often.
   std::uint64_t wal_segment_bytes = 8 * 1024;
   core::Options core;      ///< replica_count is set from `replicas`
@@ -177,6 +202,9 @@ struct Coverage {
   // nack); ops beyond a sender's head are nacks too and are not counted here.
   std::uint64_t nack_entries = 0;
   std::uint64_t corrupt_entries_not_nacked = 0;
+  /// Commits that checker (e) saw while a healthy connected quorum waited for one and
+  /// another replica was outside it: the cluster made progress around a fault.
+  std::uint64_t commits_around_faults = 0;
 
   /// Every field with its name, in declaration order (for sums, printing and minimums).
   static const std::vector<std::pair<const char*, std::uint64_t Coverage::*>>& fields();
@@ -193,6 +221,9 @@ struct SimResult {
   std::uint64_t replies_checked = 0;  ///< client replies verified against the model
   std::uint64_t evictions = 0;        ///< evicted replies received by clients
   std::uint64_t max_view = 0;
+  /// Checker (e): the longest wait for a commit it watched, and its bound then (the margin).
+  std::uint64_t longest_commit_wait = 0;
+  std::uint64_t longest_commit_wait_bound = 0;
   Coverage coverage;
 };
 
@@ -295,6 +326,23 @@ class Simulator {
   /// Every write of `replica` issued in the next `ticks` takes `latency_ticks`.
   void slow_disk(std::uint32_t replica, std::uint32_t latency_ticks, std::uint64_t ticks);
 
+  // Checker (e).
+  /// The bound of checker (e) in ticks, from the configured timeouts (see simulator.cpp).
+  std::uint64_t liveness_bound_ticks() const;
+  /// The same for a cluster with `options`, disks at most `disk_latency_ticks` slow and
+  /// `ops` ops in its log.
+  static std::uint64_t liveness_bound_ticks(const SimOptions& options,
+                                            std::uint64_t disk_latency_ticks, std::uint64_t ops);
+  /// The replicas under the steady fault (empty before steady_fault_at, or without one).
+  const std::set<std::uint32_t>& victims() const { return victims_; }
+  /// The replicas of the connected quorum of healthy replicas that checker (e) found in the
+  /// last tick (empty when there was none, or no client waited). See healthy().
+  const std::vector<std::uint32_t>& healthy_quorum() const { return healthy_quorum_; }
+  /// Whether checker (e) counts `replica` as healthy: up, not paused, not recovering, not
+  /// damaged (wiped and not caught up, corrupt WAL entries not yet behind its commit, a
+  /// rejoin floor in its metadata) and with a fast disk (no write pending longer than
+  /// healthy_disk_latency_ticks).
+  bool healthy(std::uint32_t replica) const;
   /// A disk is fast while its writes take at most this many ticks.
   static constexpr std::uint32_t healthy_disk_latency_ticks = 10;
   bool is_up(std::uint32_t replica) const { return nodes_[replica].replica != nullptr; }
@@ -350,9 +398,16 @@ class Simulator {
     // tick by 10 ms times (1000 + drift_permille) / 1000, also while down or paused.
     std::uint64_t clock_us = 0;
     std::int32_t drift_permille = 0;
-    // Slow disk: writes issued before slow_until take slow_latency.
+    // Slow disk: writes issued before slow_until take slow_latency; a write slower than
+    // healthy_disk_latency_ticks completes at slow_done_at at the latest.
     std::uint64_t slow_until = 0;
     std::uint32_t slow_latency = 0;
+    std::uint64_t slow_done_at = 0;
+    // Damage that checker (e) waits out: WAL entries read back corrupt at the last restart
+    // (through this op, until executed), and the rejoin floor of the latest metadata the
+    // replica wrote or opened with (slots it never nacks: it may stall a view change).
+    std::uint64_t corrupt_through = 0;
+    std::uint64_t rejoin_floor = 0;
   };
 
   /// Where a link is cut or delayed; endpoints as in client_endpoint().
@@ -401,16 +456,23 @@ class Simulator {
   void client_send(Client& c, std::uint32_t index, bool broadcast);
   void on_client_message(std::uint32_t index, const core::Bytes& bytes);
   void random_faults();
+  void start_steady_fault();
+  /// Whether random replica faults may strike `r` now (the victims only, in steady mode).
+  bool may_strike(std::uint32_t r) const;
   void random_partition();
   void delay_next_primary(core::View view, std::uint64_t back_at);
   void random_client_faults();
   void random_process_faults();
   void start_liveness_phase();
   void check();
+  void check_liveness_under_faults();
+  std::vector<std::uint32_t> find_healthy_quorum() const;
+  bool client_can_reach_every_replica(std::uint32_t client) const;
   void check_commits(std::uint32_t r);
   void advance_model();
   void check_pending_replies();
   void fail(std::string why);
+  std::string replica_states() const;
   std::unique_ptr<app::StateMachine> make_app() const;
 
   SimOptions options_;
@@ -427,6 +489,14 @@ class Simulator {
   std::map<Link, std::uint64_t> link_delay_;  ///< extra ticks on a link (delay_link)
   std::uint64_t partition_until_ = 0;         ///< a transient random partition heals then
   std::set<std::uint32_t> faulty_;            ///< replicas whose disks may corrupt (≤ f)
+  std::set<std::uint32_t> victims_;           ///< of the steady fault (≤ f)
+  bool steady_started_ = false;
+
+  // Checker (e): the connected quorum of healthy replicas of the last tick, since when it
+  // has been that one with a client waiting (0: not armed), and the last canonical commit.
+  std::vector<std::uint32_t> healthy_quorum_;
+  std::uint64_t liveness_armed_at_ = 0;
+  std::uint64_t liveness_commit_ = 0;
 
   // Checker state.
   std::map<std::uint64_t, core::Checksum> canonical_;  ///< op -> checksum first executed

@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
   std::uint64_t replies_checked = 0;
   std::uint64_t ticks = 0;
   vsr::sim::Coverage coverage;
+  vsr::sim::SimResult longest;  // the longest wait for a commit under checker (e)
+  std::uint64_t longest_seed = 0;
   for (std::uint64_t s = seed; s < seed + seeds; ++s) {
     vsr::sim::SimOptions options = vsr::sim::random_options(s, replicas, bug);
     options.verbose = verbose;
@@ -97,6 +99,10 @@ int main(int argc, char** argv) {
     ops += result.ops_committed;
     replies_checked += result.replies_checked;
     ticks += result.ticks;
+    if (result.longest_commit_wait > longest.longest_commit_wait) {
+      longest = result;
+      longest_seed = s;
+    }
     coverage += result.coverage;
     if (!result.ok) {
       failures += 1;
@@ -116,6 +122,8 @@ int main(int argc, char** argv) {
   for (const auto& [name, field] : vsr::sim::Coverage::fields()) {
     fmt::print("  {:<32} {}\n", name, coverage.*field);
   }
+  fmt::print("longest wait for a commit under checker (e): {} ticks (bound {}), seed {}\n",
+             longest.longest_commit_wait, longest.longest_commit_wait_bound, longest_seed);
   fmt::print(
       "{} seeds, {} failed, {} simulated ops in {} ticks, {} replies checked, in {:.2f} s wall "
       "({:.0f} ops/s)\n",
