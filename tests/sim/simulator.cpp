@@ -7,6 +7,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string_view>
 
 #include "vsr/storage/metadata.hpp"
@@ -1641,9 +1642,12 @@ bool Simulator::client_can_reach_every_replica(std::uint32_t client) const {
 //            views in a row have their primary outside the quorum, one more may be forced
 //            by a replica outside it whose voted view or recovering floor is higher, and
 //            the next completes.
-//   work   = 4 x client retry (100) + 4 x the longest disk latency + 2 x repair rounds per
+//   work   = k x client retry (100) + 4 x the longest disk latency + 2 x repair rounds per
 //            8 ops in the log (repair asks for 8 bodies a round), for the requests,
-//            acknowledgements and catching up behind the election.
+//            acknowledgements and catching up behind the election; k >= 4 retries, so
+//            many that all of them are lost (at the configured drop rate, a held packet
+//            counted as lost) with a probability below 10^-9: the network is random, so
+//            a bound on progress through it can only be one that is exceeded that rarely.
 std::uint64_t Simulator::liveness_bound_ticks(const SimOptions& options,
                                               std::uint64_t disk_latency_ticks, std::uint64_t ops) {
   const core::Options& o = options.core;
@@ -1656,7 +1660,11 @@ std::uint64_t Simulator::liveness_bound_ticks(const SimOptions& options,
   const std::uint64_t disk =
       std::max<std::uint64_t>(disk_latency_ticks, healthy_disk_latency_ticks);
   const std::uint64_t repair = 2 * std::uint64_t{o.repair_retry_ticks} * (1 + ops / 8);
-  return detect + elect + 4 * 100 + 4 * disk + repair;
+  const double lost =
+      options.network.drop_percent / 100.0 + options.network.long_delay_per_10000 / 10000.0;
+  std::uint64_t retries = 4;
+  while (lost > 0 && std::pow(lost, static_cast<double>(retries)) > 1e-9) retries += 1;
+  return detect + elect + retries * 100 + 4 * disk + repair;
 }
 
 std::uint64_t Simulator::liveness_bound_ticks() const {
