@@ -24,7 +24,13 @@
 // come back under a new client id. Each replica's wall clock (the realtime_ms of
 // Replica::tick) has its own offset and drift and sometimes steps backwards. A replica may
 // be paused (no ticks, deliveries or storage completions; messages to it wait in a bounded
-// inbox) and resumed with its timers stale.
+// inbox) and resumed with its timers stale. In some seeds a steady fault holds on a
+// minority (SteadyFault) while every other replica fault strikes only that minority.
+//
+// Each run counts the faults it injected and the protocol paths the replicas took
+// (Coverage): the replicas' counters over every incarnation, and what the simulator sees in
+// the messages where the core has no counter. docs/vsr/protocol.md, "The
+// simulator", describes the fault model, checker (e)'s bound and the coverage.
 //
 // Checkers run after every tick:
 //   (a) no two replicas execute different prepares (by checksum) at one op;
