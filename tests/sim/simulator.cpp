@@ -1708,6 +1708,11 @@ void Simulator::check_liveness_under_faults() {
     liveness_commit_ = commit;
     return;
   }
+  // Every bound is at least detection and four client retries: below that, no need to
+  // work it out (most waits end there).
+  const core::Options& o = options_.core;
+  const std::uint64_t least = 2 * std::uint64_t{o.primary_timeout_ticks} + 4 * 100;
+  if (now_ - liveness_armed_at_ <= least) return;
   const std::uint64_t bound = liveness_bound_ticks();
   if (now_ - liveness_armed_at_ <= bound) return;
   std::string members;
