@@ -242,6 +242,9 @@ SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::Inje
     const std::uint64_t disk = std::max(o.storage_latency_max_ticks, o.slow_disk_latency_max_ticks);
     o.fault_ticks = o.steady_fault_at + 500 +
                     Simulator::liveness_bound_ticks(o, disk, o.clients * o.requests_per_client);
+    // Clients think in proportion to the fault phase: what they have left when the faults
+    // heal may take as long again (checker (d) would blame the cluster for their thinking).
+    o.liveness_ticks = std::max(o.liveness_ticks, o.fault_ticks);
   }
   return o;
 }
