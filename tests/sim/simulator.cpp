@@ -1603,7 +1603,7 @@ std::vector<std::uint32_t> Simulator::find_healthy_quorum() const {
   for (std::uint32_t r = 0; r < options_.replicas; ++r) {
     if (healthy(r)) members.push_back(r);
   }
-  const std::size_t quorum = options_.core.faults_tolerated() + 1;  // a true majority
+  const std::size_t quorum = options_.replicas / 2 + 1;  // a majority, whatever the bug
   while (members.size() >= quorum) {
     std::size_t worst = 0;
     std::uint32_t worst_cuts = 0;
