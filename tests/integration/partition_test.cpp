@@ -9,7 +9,6 @@
 // at proxies, and n2 at its real port. Every process is stopped by pid, every wait is
 // bounded.
 
-#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -24,7 +23,7 @@
 
 #include "cluster.hpp"
 #include "process.hpp"
-#include "vsr/net/asio.hpp"
+#include "proxy.hpp"
 
 namespace vsr::test {
 namespace {
@@ -32,90 +31,6 @@ namespace {
 using namespace std::chrono_literals;
 using cluster::eventually;
 using Json = nlohmann::json;
-using net::awaitable;
-using net::tcp;
-using net::use_nothrow;
-
-/// Forwards loopback connections from `listen_port` to `upstream_port` on a thread of its
-/// own, until set_blocked(true) closes them all and refuses new ones.
-class Proxy {
- public:
-  Proxy(std::uint16_t listen_port, std::uint16_t upstream_port)
-      : acceptor_(io_, tcp::endpoint(asio::ip::address_v4::loopback(), listen_port)),
-        upstream_(asio::ip::address_v4::loopback(), upstream_port) {
-    asio::co_spawn(io_, accept_loop(), asio::detached);
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  Proxy(const Proxy&) = delete;
-  Proxy& operator=(const Proxy&) = delete;
-  ~Proxy() {
-    io_.stop();
-    thread_.join();
-  }
-
-  void set_blocked(bool blocked) {
-    blocked_ = blocked;
-    if (!blocked) return;
-    asio::post(io_, [this] {
-      for (auto& weak : links_) {
-        if (auto link = weak.lock()) link->close();
-      }
-      links_.clear();
-    });
-  }
-
- private:
-  struct Link {
-    explicit Link(asio::io_context& io) : inside(io), outside(io) {}
-    void close() {
-      asio::error_code ignored;
-      inside.close(ignored);
-      outside.close(ignored);
-    }
-    tcp::socket inside;   // accepted from the node that dialled the proxy
-    tcp::socket outside;  // to the upstream node
-  };
-
-  awaitable<void> accept_loop() {
-    for (;;) {
-      auto link = std::make_shared<Link>(io_);
-      auto [ec] = co_await acceptor_.async_accept(link->inside, use_nothrow);
-      if (ec) co_return;
-      if (blocked_) {
-        link->close();
-        continue;
-      }
-      auto [cec] = co_await link->outside.async_connect(upstream_, use_nothrow);
-      if (cec || blocked_) {
-        link->close();
-        continue;
-      }
-      links_.push_back(link);
-      asio::co_spawn(io_, pump(link, link->inside, link->outside), asio::detached);
-      asio::co_spawn(io_, pump(link, link->outside, link->inside), asio::detached);
-    }
-  }
-
-  static awaitable<void> pump(std::shared_ptr<Link> link, tcp::socket& from, tcp::socket& to) {
-    std::vector<char> buffer(64 * 1024);
-    for (;;) {
-      auto [rec, n] = co_await from.async_read_some(asio::buffer(buffer), use_nothrow);
-      if (rec) break;
-      auto [wec, written] =
-          co_await asio::async_write(to, asio::buffer(buffer.data(), n), use_nothrow);
-      (void)written;
-      if (wec) break;
-    }
-    link->close();
-  }
-
-  asio::io_context io_{1};
-  tcp::acceptor acceptor_;
-  tcp::endpoint upstream_;
-  std::atomic<bool> blocked_{false};
-  std::vector<std::weak_ptr<Link>> links_;  // only touched on the proxy's thread
-  std::thread thread_;
-};
 
 class PartitionTest : public ::testing::Test {
  protected:
@@ -150,7 +65,7 @@ class PartitionTest : public ::testing::Test {
   }
 
   void partition(bool cut) {
-    for (auto& proxy : proxies_) proxy->set_blocked(cut);
+    for (auto& proxy : proxies_) proxy->set_cut(cut);
   }
 
   static RunResult vsr(const TempDir& dir, std::vector<std::string> args,
