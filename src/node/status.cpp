@@ -63,7 +63,9 @@ std::string_view runtime_kind(std::string_view message) {
   auto kind = value->find("kind");
   if (!kind || !kind->is_bytes()) return {};
   const std::string_view k = kind->bytes();
-  if (k == "status_request" || k == "status_reply" || k == "hello") return k;
+  if (k == "status_request" || k == "status_reply" || k == "hello" || k == "ping" || k == "pong") {
+    return k;
+  }
   return {};
 }
 
@@ -168,6 +170,43 @@ Result<Hello, std::string> decode_hello(std::string_view message, std::uint64_t 
   if (*replica > std::numeric_limits<std::uint32_t>::max()) return fail("hello: bad replica");
   out.replica = static_cast<std::uint32_t>(*replica);
   return out;
+}
+
+namespace {
+
+std::string encode_bare(std::uint64_t cluster_id, std::string_view kind, std::uint64_t nonce) {
+  std::string out;
+  tnet::Encoder e(out);
+  begin(e, cluster_id, kind, nonce);
+  e.end_dict();
+  return out;
+}
+
+Result<std::uint64_t, std::string> decode_bare(std::string_view message, std::string_view kind,
+                                               std::uint64_t cluster_id) {
+  if (message.size() > ping_bytes_max) return fail(std::string(kind) + ": too long");
+  auto value = tnet::decode(message, limits());
+  if (!value) return fail(std::string(kind) + ": " + value.error().message());
+  tnet::FieldReader r(*value, kind);
+  return check_common(r, kind, cluster_id);
+}
+
+}  // namespace
+
+std::string encode_ping(std::uint64_t cluster_id, std::uint64_t nonce) {
+  return encode_bare(cluster_id, "ping", nonce);
+}
+
+std::string encode_pong(std::uint64_t cluster_id, std::uint64_t nonce) {
+  return encode_bare(cluster_id, "pong", nonce);
+}
+
+Result<std::uint64_t, std::string> decode_ping(std::string_view message, std::uint64_t cluster_id) {
+  return decode_bare(message, "ping", cluster_id);
+}
+
+Result<std::uint64_t, std::string> decode_pong(std::string_view message, std::uint64_t cluster_id) {
+  return decode_bare(message, "pong", cluster_id);
 }
 
 }  // namespace vsr::node

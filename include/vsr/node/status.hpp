@@ -15,7 +15,15 @@
 //
 //   hello          = {"cluster": #, "version": #, "kind": "hello", "nonce": #(replica),
 //                     "apps": ,(sorted names, comma-separated)}
+//
+// After the hello, the caller pings every heartbeat and the receiving runtime answers each
+// ping with a pong (same nonce) on the same connection, the only frames ever written back
+// on a peer link: a link that hears no pong for its silence limit reconnects (peer_link.hpp).
+//
+//   ping           = {"cluster": #, "version": #, "kind": "ping", "nonce": #}
+//   pong           = {"cluster": #, "version": #, "kind": "pong", "nonce": #(the ping's)}
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -68,5 +76,15 @@ struct Hello {
 std::string encode_hello(std::uint64_t cluster_id, const Hello& hello);
 /// Err: malformed, or for another cluster or version.
 Result<Hello, std::string> decode_hello(std::string_view message, std::uint64_t cluster_id);
+
+/// A peer link's liveness probe and its answer (replica key only).
+std::string encode_ping(std::uint64_t cluster_id, std::uint64_t nonce);
+std::string encode_pong(std::uint64_t cluster_id, std::uint64_t nonce);
+/// The nonce. Err: not a ping (or pong), or for another cluster or version.
+Result<std::uint64_t, std::string> decode_ping(std::string_view message, std::uint64_t cluster_id);
+Result<std::uint64_t, std::string> decode_pong(std::string_view message, std::uint64_t cluster_id);
+
+/// Bytes a ping or pong takes at most: larger replica messages need not be looked at.
+inline constexpr std::size_t ping_bytes_max = 128;
 
 }  // namespace vsr::node

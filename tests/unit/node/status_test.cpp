@@ -1,5 +1,5 @@
-// Proves the runtime's status and hello messages round-trip and reject another cluster's
-// id and garbage.
+// Proves the runtime's status, hello, ping and pong messages round-trip and reject another
+// cluster's id and garbage.
 
 #include <gtest/gtest.h>
 
@@ -45,6 +45,26 @@ TEST(StatusMessages, HelloRoundTripsAndRejectsAnotherCluster) {
   EXPECT_FALSE(decode_hello(bytes, 78).ok());
   EXPECT_FALSE(decode_hello(encode_status_request(77, 2), 77).ok());
   EXPECT_FALSE(decode_hello("3:abc,", 77).ok());
+}
+
+TEST(StatusMessages, PingAndPongRoundTripAndAreNotEachOther) {
+  const std::string ping = encode_ping(77, 5);
+  const std::string pong = encode_pong(77, 5);
+  EXPECT_LE(ping.size(), ping_bytes_max);
+  EXPECT_LE(pong.size(), ping_bytes_max);
+  EXPECT_EQ(runtime_kind(ping), "ping");
+  EXPECT_EQ(runtime_kind(pong), "pong");
+  // The runtime spots a ping among a peer's frames by this text before decoding it.
+  EXPECT_NE(ping.find("4:kind,4:ping,"), std::string::npos);
+  ASSERT_TRUE(decode_ping(ping, 77).ok());
+  EXPECT_EQ(*decode_ping(ping, 77), 5u);
+  ASSERT_TRUE(decode_pong(pong, 77).ok());
+  EXPECT_EQ(*decode_pong(pong, 77), 5u);
+  EXPECT_FALSE(decode_ping(pong, 77).ok());
+  EXPECT_FALSE(decode_pong(ping, 77).ok());
+  EXPECT_FALSE(decode_pong(pong, 78).ok());
+  EXPECT_FALSE(decode_ping(encode_hello(77, Hello{2, "bank"}), 77).ok());
+  EXPECT_FALSE(decode_pong("3:abc,", 77).ok());
 }
 
 }  // namespace
