@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -24,8 +25,8 @@
 #include "vsr/core/replica.hpp"
 #include "vsr/io/file.hpp"
 #include "vsr/net/asio.hpp"
-#include "vsr/net/backoff.hpp"
 #include "vsr/net/stream.hpp"
+#include "vsr/node/peer_link.hpp"
 #include "vsr/node/settings.hpp"
 #include "vsr/node/status.hpp"
 #include "vsr/storage/replica_disk.hpp"
@@ -173,30 +174,6 @@ class Session : public std::enable_shared_from_this<Session> {
   bool introduced_ = false;
 };
 
-// --- outbound peer links ----------------------------------------------------------------
-
-/// The link to one peer: a bounded queue the actor fills, and a worker coroutine that
-/// connects (with jittered exponential backoff) and writes the queue in gathered batches.
-class Peer {
- public:
-  Peer(Runtime& runtime, std::size_t index, config::Node node);
-  /// Queues a frame; when the queue is full the frame is dropped and counted (the
-  /// protocol retransmits what matters).
-  void send(net::OutFrame frame);
-  awaitable<void> run();
-  bool connected() const { return connected_; }
-  void close() { queue_.close(); }
-
- private:
-  Runtime& runtime_;
-  std::size_t index_;
-  config::Node node_;
-  net::Channel<net::OutFrame> queue_;
-  bool connected_ = false;
-  std::uint64_t dropped_ = 0;
-  std::uint64_t dropped_logged_ = 0;
-};
-
 // --- the actor --------------------------------------------------------------------------
 
 class Runtime {
@@ -212,11 +189,26 @@ class Runtime {
   asio::io_context& io() { return io_; }
   net::Channel<Inbound>& inbox() { return inbox_; }
   const net::Keyring& keys() const { return keys_; }
-  std::mt19937_64& rng() { return rng_; }
   /// Counts and logs rejected input; the caller closes the connection.
   void count_rejected(const std::string& from, std::string_view reason) {
     rejected_ += 1;
     spdlog::warn("rejected input from {}: {}; closing the connection", from, reason);
+  }
+  /// The answer to a peer link's ping.
+  net::OutFrame pong_frame(std::uint64_t nonce) const {
+    auto message = std::make_shared<const std::string>(encode_pong(options_.cluster_id, nonce));
+    return net::make_out_frame(std::move(message), net::KeyKind::replica, keys_.replica);
+  }
+  /// The nonce of `frame` when it is a peer link's ping.
+  std::optional<std::uint64_t> ping_nonce(const net::Frame& frame) const {
+    // Cheap checks first: this runs on every frame a peer sends.
+    if (frame.authority != net::KeyKind::replica || frame.message.size() > ping_bytes_max ||
+        frame.message.find("4:kind,4:ping,") == std::string_view::npos) {
+      return std::nullopt;
+    }
+    auto nonce = decode_ping(frame.message, options_.cluster_id);
+    if (!nonce) return std::nullopt;  // the actor refuses it
+    return *nonce;
   }
   /// The first frame of every outbound peer link: this replica and the apps it serves.
   net::OutFrame hello_frame() const {
@@ -258,7 +250,8 @@ class Runtime {
   std::unique_ptr<storage::ReplicaDisk> disk_;
   core::Replica replica_;
   std::unique_ptr<DiskWorker> disk_worker_;
-  std::vector<std::unique_ptr<Peer>> peers_;                        // null at our own index
+  std::vector<std::unique_ptr<PeerLink>> peers_;       // null at our own index
+  std::vector<std::weak_ptr<Session>> peer_sessions_;  // each peer's link to us: the latest
   std::unordered_map<std::string, std::weak_ptr<Session>> routes_;  // client id -> session
   std::unordered_set<Session*> sessions_;  // open sessions, for the limit and shutdown
   std::uint64_t rejected_ = 0;             // frames and client messages rejected by the runtime
@@ -322,6 +315,12 @@ awaitable<void> Session::reader() {
         runtime_.count_rejected(remote_, net::describe(r.frame_errc));
         break;
       }
+      // A peer link's ping is answered here, not by the actor: the pong says that this
+      // connection reaches a node that reads it (peer_link.hpp).
+      if (auto nonce = runtime_.ping_nonce(r.frame)) {
+        deliver(runtime_.pong_frame(*nonce));
+        continue;
+      }
       Inbound in{shared_from_this(), r.frame.authority, std::string(r.frame.message)};
       // Hand over without suspending while the inbox has room: a suspension per frame would
       // put every frame of a read behind everything else queued on the io thread.
@@ -355,88 +354,6 @@ awaitable<void> Session::writer() {
     spdlog::error("session {}: {}", remote_, e.what());
   }
   close();
-}
-
-// --- Peer -------------------------------------------------------------------------------
-
-Peer::Peer(Runtime& runtime, std::size_t index, config::Node node)
-    : runtime_(runtime),
-      index_(index),
-      node_(std::move(node)),
-      queue_(runtime.io(), RuntimeLimits::peer_queue_capacity) {}
-
-void Peer::send(net::OutFrame frame) {
-  if (queue_.try_send(asio::error_code{}, std::move(frame))) return;
-  dropped_ += 1;
-  if (dropped_ >= dropped_logged_ * 2 + 1) {  // log at 1, 3, 7, 15, ... drops
-    dropped_logged_ = dropped_;
-    spdlog::debug("peer {}: send queue full, {} messages dropped so far", node_.name, dropped_);
-  }
-}
-
-awaitable<void> Peer::run() {
-  auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer timer(executor);
-  net::Backoff backoff(RuntimeLimits::backoff_min, RuntimeLimits::backoff_max);
-  bool was_up = false;
-  bool warned = false;
-  std::vector<net::OutFrame> batch;
-  net::FrameWriter frames;
-  try {
-    for (;;) {
-      tcp::resolver resolver(executor);
-      auto [rec, endpoints] = co_await resolver.async_resolve(
-          node_.address.host, std::to_string(node_.address.port), use_nothrow);
-      asio::error_code failure = rec;
-      if (!rec) {
-        tcp::socket socket(executor);
-        auto [cec, ep] = co_await asio::async_connect(socket, endpoints, use_nothrow);
-        (void)ep;
-        failure = cec;
-        if (!cec) {
-          socket.set_option(tcp::no_delay(true), failure);
-          connected_ = true;
-          was_up = true;
-          warned = false;
-          backoff.up(std::chrono::steady_clock::now());
-          spdlog::info("peer {} up ({})", node_.name, node_.address.to_string());
-          // The link opens with a hello, so the peer can refuse a different app set.
-          const net::OutFrame hello = runtime_.hello_frame();
-          failure = co_await frames.write(socket, std::span<const net::OutFrame>(&hello, 1));
-          // Frames left from before a reconnect go first (carried in `batch`).
-          while (!failure) {
-            if (batch.empty()) {
-              auto [ec, frame] = co_await queue_.async_receive(use_nothrow);
-              if (ec) co_return;  // closed: shutting down
-              batch.push_back(std::move(frame));
-            }
-            while (batch.size() < 256 && queue_.try_receive([&](asio::error_code, net::OutFrame f) {
-              batch.push_back(std::move(f));
-            })) {
-            }
-            failure = co_await frames.write(socket, batch);
-            if (failure) break;
-            batch.clear();
-          }
-          connected_ = false;
-          batch.clear();  // what was in flight is lost, as on any network; the core resends
-          backoff.down(std::chrono::steady_clock::now());
-        }
-      }
-      if (was_up || !warned) {
-        spdlog::info("peer {} down ({}): {}", node_.name, node_.address.to_string(),
-                     failure.message());
-        was_up = false;
-        warned = true;
-      }
-      timer.expires_after(backoff.wait(runtime_.rng()));
-      auto [tec] = co_await timer.async_wait(use_nothrow);
-      (void)tec;
-    }
-  } catch (const std::exception& e) {
-    spdlog::error("peer {}: {}", node_.name, e.what());
-  }
-  (void)index_;
 }
 
 // --- Runtime ----------------------------------------------------------------------------
@@ -498,12 +415,16 @@ Result<void, NodeError> Runtime::run() {
   }
   drain();
 
+  peer_sessions_.resize(spec_.cluster.nodes.size());
+  const PeerLinkOptions link_options = peer_link_options(spec_.cluster);
   for (std::size_t i = 0; i < spec_.cluster.nodes.size(); ++i) {
     if (i == spec_.replica) {
       peers_.push_back(nullptr);
       continue;
     }
-    peers_.push_back(std::make_unique<Peer>(*this, i, spec_.cluster.nodes[i]));
+    const config::Node& peer = spec_.cluster.nodes[i];
+    peers_.push_back(std::make_unique<PeerLink>(io_, peer.name, peer.address, keys_, hello_frame(),
+                                                link_options, rng_()));
     asio::co_spawn(io_, peers_.back()->run(), asio::detached);
   }
   asio::co_spawn(io_, actor(), asio::detached);
@@ -644,6 +565,17 @@ void Runtime::handle_hello(Inbound& in) {
     return;
   }
   in.session->set_introduced();
+  if (hello->replica >= peer_sessions_.size() || hello->replica == spec_.replica) return;
+  // A peer dials a new link only after giving up its last one, which may still look open
+  // here (a connection into a black hole is never closed by the network): close it, so
+  // that every peer has one link to us and dead ones do not pile up.
+  std::weak_ptr<Session>& latest = peer_sessions_[hello->replica];
+  if (auto previous = latest.lock(); previous && previous != in.session && !previous->closed()) {
+    spdlog::info("node {} opened a new link; closing its previous one",
+                 spec_.cluster.nodes[hello->replica].name);
+    previous->close();
+  }
+  latest = in.session;
 }
 
 void Runtime::handle_client(Inbound& in) {

@@ -63,6 +63,18 @@ core::Options core_options(const config::ClusterConfig& cluster) {
   return o;
 }
 
+PeerLinkOptions peer_link_options(const config::ClusterConfig& cluster) {
+  PeerLinkOptions o;
+  o.cluster_id = core_cluster_id(cluster.cluster_id);
+  o.ping_interval = std::chrono::milliseconds(cluster.timeouts.heartbeat_ms);
+  o.silence_limit = std::max(RuntimeLimits::peer_silence_min,
+                             o.ping_interval * RuntimeLimits::peer_silence_heartbeats);
+  o.backoff_min = RuntimeLimits::backoff_min;
+  o.backoff_max = RuntimeLimits::backoff_max;
+  o.queue_capacity = RuntimeLimits::peer_queue_capacity;
+  return o;
+}
+
 core::DecodeLimits client_decode_limits(const config::ClientConfig& client) {
   core::Options o;
   o.cluster_id = core_cluster_id(client.cluster_id);

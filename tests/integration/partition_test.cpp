@@ -7,7 +7,8 @@
 // The wiring uses two cluster directories. The main one (used by n0, n1 and the clients)
 // names a proxy as n2's address. n2 runs from a copy in which move-node pointed n0 and n1
 // at proxies, and n2 at its real port. Every process is stopped by pid, every wait is
-// bounded.
+// bounded. A second test drops n2's packets instead (a black hole: no reset, nothing
+// forwarded) and heals the path while the connections stay dead.
 
 #include <chrono>
 #include <filesystem>
@@ -66,6 +67,18 @@ class PartitionTest : public ::testing::Test {
 
   void partition(bool cut) {
     for (auto& proxy : proxies_) proxy->set_cut(cut);
+  }
+
+  /// Every byte to and from n2 is dropped, in both directions, without a reset; heal()
+  /// lets new connections pass while the black-holed ones stay dead (proxy.hpp).
+  void black_hole() {
+    for (auto& proxy : proxies_) {
+      proxy->set_fault(Proxy::Direction::to_upstream, Proxy::Fault::black_hole);
+      proxy->set_fault(Proxy::Direction::to_dialer, Proxy::Fault::black_hole);
+    }
+  }
+  void heal() {
+    for (auto& proxy : proxies_) proxy->heal();
   }
 
   static RunResult vsr(const TempDir& dir, std::vector<std::string> args,
@@ -144,6 +157,32 @@ TEST_F(PartitionTest, AnIsolatedReplicaCatchesUpWhenThePartitionHeals) {
       << status().dump() << logs();
   EXPECT_EQ(balance("kim"), "21\n");
   add("kim", 1);  // and the healed cluster still serves
+  EXPECT_EQ(balance("kim"), "22\n");
+}
+
+// Issue 12, finding 9: a partition that drops packets tells TCP nothing, so the links to and
+// from n2 stay on connections that will never carry a byte again. Each node must give them
+// up (no pong within the silence limit, docs/vsr/wire.md) and dial new ones, or n2 never
+// hears the primary again and changes views alone for good.
+TEST_F(PartitionTest, AReplicaBehindABlackHoleRejoinsWhenThePathHeals) {
+  add("kim", 1);
+  const std::uint64_t accepted = proxies_[2]->accepted();
+  black_hole();
+  for (int i = 0; i < 20; ++i) add("kim", 1);
+  const std::uint64_t commit = std::max(commit_of(0), commit_of(1));
+  ASSERT_GT(commit, 0u);
+  std::this_thread::sleep_for(3s);  // n2 changes views alone meanwhile
+  heal();
+  EXPECT_TRUE(eventually(
+      [&] {
+        return cluster::converged_in(status(), {0, 1, 2}, commit);
+      },
+      20s))
+      << status().dump() << logs();
+  // Converging took new connections to n2: the black-holed ones stay dead.
+  EXPECT_GT(proxies_[2]->accepted(), accepted);
+  EXPECT_EQ(balance("kim"), "21\n");
+  add("kim", 1);
   EXPECT_EQ(balance("kim"), "22\n");
 }
 

@@ -10,6 +10,7 @@
 #include "vsr/core/message.hpp"
 #include "vsr/core/options.hpp"
 #include "vsr/net/frame.hpp"
+#include "vsr/node/peer_link.hpp"
 
 namespace vsr::node {
 
@@ -26,6 +27,10 @@ struct RuntimeLimits {
   static constexpr std::uint32_t client_table_size = 1024;     ///< the core's sessions
   static constexpr std::chrono::milliseconds backoff_min{50};
   static constexpr std::chrono::milliseconds backoff_max{2000};
+  /// A peer link that hears no pong for this many heartbeats reconnects (peer_link.hpp)...
+  static constexpr std::uint32_t peer_silence_heartbeats = 20;
+  /// ...but never sooner than this, so that a short stall of either process is ridden out.
+  static constexpr std::chrono::milliseconds peer_silence_min{1000};
 };
 
 /// The core's 64-bit cluster id: the first 8 bytes of the config's id, little-endian.
@@ -33,6 +38,10 @@ std::uint64_t core_cluster_id(const config::ClusterId& id);
 
 /// The core's options for `cluster` (timeouts mapped to ticks of tick_duration).
 core::Options core_options(const config::ClusterConfig& cluster);
+
+/// How the daemon's links to its peers ping, give up and reconnect (heartbeat_ms sets
+/// the pace).
+PeerLinkOptions peer_link_options(const config::ClusterConfig& cluster);
 
 /// The decode limits a client uses for replies.
 core::DecodeLimits client_decode_limits(const config::ClientConfig& client);
