@@ -108,6 +108,10 @@ Process Process::start(const std::filesystem::path& binary, const SpawnOptions& 
   if (!options.cwd.empty()) {
     check(posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str()), "addchdir");
   }
+  // The child keeps its stdio and nothing else of the test's: a socket it inherited (a
+  // proxy's connection, say) would stay open in it after the test closed its own descriptor,
+  // unread, so that a connection the test cut would live on as a black hole.
+  check(posix_spawn_file_actions_addclosefrom_np(&actions, STDERR_FILENO + 1), "addclosefrom");
 
   std::vector<std::string> argv_strings{binary.string()};
   argv_strings.insert(argv_strings.end(), options.args.begin(), options.args.end());

@@ -1,9 +1,10 @@
 #pragma once
 // Runs the built `vsr` binary (or any program) as a child process for integration tests:
-// posix_spawn with arguments, environment overrides and a working directory; stdout and
-// stderr go to files (so a long-running node never blocks on a full pipe and its output
-// can be read at any time); bounded waits; and SIGKILL by pid when the Process object goes
-// away, so that a failing test never leaves a process behind.
+// posix_spawn with arguments, environment overrides and a working directory; no descriptor
+// of the test but stdin, stdout and stderr is inherited; stdout and stderr go to files (so a
+// long-running node never blocks on a full pipe and its output can be read at any time); bounded
+// waits; and SIGKILL by pid when the Process object goes away, so that a failing test never leaves
+// a process behind.
 
 #include <sys/types.h>
 
