@@ -154,6 +154,16 @@ class Fetcher {
         from = hello->replica;
         continue;
       }
+      // The replica's link pings and gives the connection up when no pong comes back
+      // (docs/vsr/wire.md): answer as the node whose address this is would.
+      if (auto nonce = node::decode_ping(r.frame.message, options_.cluster_id)) {
+        auto pong =
+            std::make_shared<const std::string>(node::encode_pong(options_.cluster_id, *nonce));
+        const net::OutFrame frame =
+            net::make_out_frame(std::move(pong), net::KeyKind::replica, keys_.replica);
+        if (co_await net::write_frames(*socket, std::span<const net::OutFrame>(&frame, 1))) break;
+        continue;
+      }
       on_message(*from, r.frame.message);
     }
     asio::error_code ignored;

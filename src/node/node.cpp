@@ -147,7 +147,8 @@ struct Inbound {
 /// inbox, and a writer() that sends what the actor queued (replies, status).
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, Runtime& runtime);
+  /// `accepted` numbers the node's connections in the order they were accepted.
+  Session(tcp::socket socket, Runtime& runtime, std::uint64_t accepted);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -161,6 +162,7 @@ class Session : public std::enable_shared_from_this<Session> {
   /// True once a replica-key connection sent a hello the actor accepted.
   bool introduced() const { return introduced_; }
   void set_introduced() { introduced_ = true; }
+  std::uint64_t accepted() const { return accepted_; }
 
  private:
   awaitable<void> reader();
@@ -170,6 +172,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Runtime& runtime_;
   net::Channel<net::OutFrame> out_;
   std::string remote_;
+  std::uint64_t accepted_;
   bool closed_ = false;
   bool introduced_ = false;
 };
@@ -255,6 +258,7 @@ class Runtime {
   std::unordered_map<std::string, std::weak_ptr<Session>> routes_;  // client id -> session
   std::unordered_set<Session*> sessions_;  // open sessions, for the limit and shutdown
   std::uint64_t rejected_ = 0;             // frames and client messages rejected by the runtime
+  std::uint64_t accepted_ = 0;             // connections accepted so far (numbers sessions)
   std::uint64_t storage_done_ = 0;         // highest write id reported to the core
   std::optional<std::string> fatal_;
   bool restored_ = false;   // the RESTORED marker is on disk: cleared once durably normal
@@ -270,11 +274,12 @@ class Runtime {
 
 // --- Session ----------------------------------------------------------------------------
 
-Session::Session(tcp::socket socket, Runtime& runtime)
+Session::Session(tcp::socket socket, Runtime& runtime, std::uint64_t accepted)
     : socket_(std::move(socket)),
       runtime_(runtime),
       out_(runtime.io(), RuntimeLimits::session_queue_capacity),
-      remote_(endpoint_text(socket_)) {
+      remote_(endpoint_text(socket_)),
+      accepted_(accepted) {
   runtime_.add_session(this);
 }
 
@@ -480,7 +485,8 @@ awaitable<void> Runtime::accept_loop(tcp::acceptor& acceptor) {
     }
     asio::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    std::make_shared<Session>(std::move(socket), *this)->start();
+    accepted_ += 1;
+    std::make_shared<Session>(std::move(socket), *this, accepted_)->start();
   }
 }
 
@@ -567,13 +573,19 @@ void Runtime::handle_hello(Inbound& in) {
   in.session->set_introduced();
   if (hello->replica >= peer_sessions_.size() || hello->replica == spec_.replica) return;
   // A peer dials a new link only after giving up its last one, which may still look open
-  // here (a connection into a black hole is never closed by the network): close it, so
-  // that every peer has one link to us and dead ones do not pile up.
+  // here (a connection into a black hole is never closed by the network): of two links
+  // from one peer, the one accepted later is its current one. Close the other, so that
+  // every peer has one link to us and dead ones do not pile up. (Hellos of links accepted
+  // one after the other, e.g. from a backlog that built up while this node was paused,
+  // may reach the actor in any order.)
   std::weak_ptr<Session>& latest = peer_sessions_[hello->replica];
-  if (auto previous = latest.lock(); previous && previous != in.session && !previous->closed()) {
-    spdlog::info("node {} opened a new link; closing its previous one",
+  auto previous = latest.lock();
+  if (previous && previous != in.session && !previous->closed()) {
+    const bool newer = in.session->accepted() > previous->accepted();
+    spdlog::info("node {} has a newer link to this node; closing its older one",
                  spec_.cluster.nodes[hello->replica].name);
-    previous->close();
+    (newer ? previous : in.session)->close();
+    if (!newer) return;
   }
   latest = in.session;
 }
