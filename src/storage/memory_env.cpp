@@ -43,6 +43,22 @@ Error missing(std::string_view what, const std::string& path) {
 struct MemoryEnv::Inode {
   std::string data;     // as the writes so far made it
   std::string durable;  // as the last sync left it on the "medium"
+  // Latent sector errors: [begin, end) ranges whose reads fail, until a write covers one.
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> bad_sectors;
+
+  bool unreadable(std::uint64_t offset, std::uint64_t length) const {
+    return std::any_of(bad_sectors.begin(), bad_sectors.end(), [&](const auto& bad) {
+      return offset < bad.second && bad.first < offset + length;
+    });
+  }
+  void cut(std::uint64_t size) {
+    std::erase_if(bad_sectors, [&](const auto& bad) { return bad.first >= size; });
+  }
+  void overwritten(std::uint64_t offset, std::uint64_t length) {
+    std::erase_if(bad_sectors, [&](const auto& bad) {
+      return offset <= bad.first && bad.second <= offset + length;
+    });
+  }
 };
 
 // A handle on an inode. It dies with the generation it was opened in: after a crash the
@@ -56,10 +72,25 @@ class MemoryEnv::File final : public WritableFile {
 
   Status write_at(std::uint64_t offset, std::string_view data) override {
     if (auto alive = check_alive(); !alive) return alive;
-    const LastWrite write{inode_, offset, std::string(data)};
+    // A misdirected write: the file grows as if it had landed where it was aimed, and the
+    // bytes land elsewhere in it.
+    std::uint64_t at = offset;
+    if (env_.misdirect_) {
+      const std::uint64_t grown =
+          std::max<std::uint64_t>(inode_->data.size(), offset + data.size());
+      const auto shifted = static_cast<std::int64_t>(offset) + *env_.misdirect_;
+      at = static_cast<std::uint64_t>(
+          std::clamp<std::int64_t>(shifted, 0, static_cast<std::int64_t>(grown) - 1));
+    }
+    const LastWrite write{inode_, at, std::string(data)};
     if (auto counted = env_.mutate("write", path_, &write); !counted) return counted;
-    write_bytes(inode_->data, offset, data);
-    env_.note_write(inode_, offset, data);
+    if (env_.misdirect_) {
+      env_.misdirect_.reset();
+      if (inode_->data.size() < offset + data.size()) inode_->data.resize(offset + data.size());
+    }
+    write_bytes(inode_->data, at, data);
+    inode_->overwritten(at, data.size());
+    env_.note_write(inode_, at, data);
     return {};
   }
 
@@ -67,6 +98,7 @@ class MemoryEnv::File final : public WritableFile {
     if (auto alive = check_alive(); !alive) return alive;
     if (auto counted = env_.mutate("truncate", path_); !counted) return counted;
     inode_->data.resize(static_cast<std::size_t>(size), '\0');
+    inode_->cut(size);
     return {};
   }
 
@@ -103,6 +135,10 @@ Status MemoryEnv::check_up(const std::string& path) const {
 Status MemoryEnv::mutate(const char* what, const std::string& path, const LastWrite* write) {
   if (auto up = check_up(path); !up) return up;
   ++mutations_;
+  if (io_error_at_ && mutations_ > *io_error_at_) {
+    io_error_at_.reset();
+    return fail(io_error(what, path, "simulated I/O error"));
+  }
   if (crash_at_ && mutations_ > *crash_at_) {
     down_ = true;
     // The process dies inside this call: a write may have reached the disk in part.
@@ -130,7 +166,10 @@ Result<std::unique_ptr<WritableFile>, Error> MemoryEnv::open_writable(const std:
   if (!dir_exists(parent_of(path))) return fail(missing("open", path));
   auto& inode = live_[path];
   if (!inode) inode = std::make_shared<Inode>();
-  if (mode == OpenMode::truncate) inode->data.clear();
+  if (mode == OpenMode::truncate) {
+    inode->data.clear();
+    inode->cut(0);
+  }
   return std::unique_ptr<WritableFile>(std::make_unique<File>(*this, inode, path));
 }
 
@@ -141,6 +180,9 @@ Result<std::string, Error> MemoryEnv::read_file(const std::string& path, std::si
   }
   const auto it = live_.find(path);
   if (it == live_.end()) return fail(missing("read", path));
+  if (it->second->unreadable(0, it->second->data.size())) {
+    return fail(io_error("read", path, "Input/output error (simulated bad sector)"));
+  }
   if (it->second->data.size() > size_max) {
     return fail(io_error("read", path, fmt::format("larger than {} bytes", size_max)));
   }
@@ -157,6 +199,9 @@ Result<std::string, Error> MemoryEnv::read_at(const std::string& path, std::uint
   if (it == live_.end()) return fail(missing("read", path));
   const std::string& data = it->second->data;
   if (offset >= data.size()) return std::string();
+  if (it->second->unreadable(offset, std::min<std::uint64_t>(length, data.size() - offset))) {
+    return fail(io_error("read", path, "Input/output error (simulated bad sector)"));
+  }
   return data.substr(static_cast<std::size_t>(offset), length);
 }
 
@@ -226,6 +271,8 @@ void MemoryEnv::crash(const CrashOptions& options) {
   live_ = durable_;
   last_write_.reset();
   crash_at_.reset();
+  io_error_at_.reset();  // transient faults do not outlive the machine's restart
+  misdirect_.reset();
   down_ = false;
   ++generation_;
 }
@@ -244,6 +291,13 @@ void MemoryEnv::flip_bit(const std::string& path, std::uint64_t offset, int bit)
   const auto mask = static_cast<char>(1 << bit);
   inode.data[at] = static_cast<char>(inode.data[at] ^ mask);
   if (at < inode.durable.size()) inode.durable[at] = static_cast<char>(inode.durable[at] ^ mask);
+}
+
+void MemoryEnv::add_bad_sector(const std::string& path, std::uint64_t offset,
+                               std::uint64_t length) {
+  const auto it = live_.find(path);
+  VSR_ASSERT_MSG(it != live_.end(), "add_bad_sector: no such file");
+  if (length > 0) it->second->bad_sectors.emplace_back(offset, offset + length);
 }
 
 void MemoryEnv::fail_reads(const std::string& path, bool failing) {

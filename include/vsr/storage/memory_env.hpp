@@ -13,8 +13,12 @@
 // creates the node directory it recovers from).
 //
 // Faults on request: a crash armed to strike at the N-th mutating call (that call and every
-// later one fail until crash() restarts the "machine"), flipped bits in stored bytes (media
-// corruption: they survive crashes), failing reads of a file, failing syncs.
+// later one fail until crash() restarts the "machine"); an I/O error armed the same way that
+// fails that one call and nothing else (a write or fsync error: what the caller does next is
+// its own business); flipped bits in stored bytes (media corruption: they survive crashes);
+// latent sector errors (byte ranges of a file whose reads fail, until a write covers them);
+// a misdirected write (its bytes land elsewhere in the file it was aimed at); failing reads
+// of a file; failing syncs.
 // Deterministic and single-threaded, like the simulator that drives it.
 
 #include <cstddef>
@@ -61,7 +65,8 @@ class MemoryEnv final : public Env {
   // Power loss.
 
   /// Loses power now and restarts: the live tree becomes the durable one (see the file
-  /// comment). Clears an armed crash; files opened before stay dead (every call fails).
+  /// comment). Clears an armed crash, an armed I/O error and an armed misdirected write
+  /// (bad sectors stay); files opened before stay dead (every call fails).
   void crash(const CrashOptions& options = {});
   /// Arms a crash: the next `mutations` mutating calls succeed, the one after fails and so
   /// does every call after it (reads too), as if the process had died there, until crash().
@@ -78,6 +83,23 @@ class MemoryEnv final : public Env {
   /// Flips bit `bit` (0-7) of byte `offset` of `path`, in the live and the durable bytes.
   /// REQUIRES: the file exists and is longer than `offset`.
   void flip_bit(const std::string& path, std::uint64_t offset, int bit);
+  /// A latent sector error: every read that touches bytes [offset, offset + length) of
+  /// `path` fails with Errc::io, across crashes and renames, until one write covers the
+  /// whole range (the drive remaps the sector). REQUIRES: the file exists.
+  void add_bad_sector(const std::string& path, std::uint64_t offset, std::uint64_t length);
+  /// Arms a misdirected write: the next write (append or write_at) to any file lands `shift`
+  /// bytes away from where it was aimed, clamped to start within the file's new size. The
+  /// file still grows as if the write had landed (the range aimed at keeps what it held,
+  /// zeros where the file grew); the sync that follows succeeds.
+  void misdirect_next_write(std::int64_t shift) { misdirect_ = shift; }
+  /// Arms an I/O error: the next `mutations` mutating calls succeed and the one after fails
+  /// with Errc::io without any effect (a failed write or fsync; nothing else changes).
+  void arm_io_error(std::uint64_t mutations) { io_error_at_ = mutations_ + mutations; }
+  /// Clears an armed I/O error and an armed misdirected write.
+  void disarm() {
+    io_error_at_.reset();
+    misdirect_.reset();
+  }
   /// While `failing` is true, reads of `path` fail with Errc::io.
   void fail_reads(const std::string& path, bool failing);
   /// While `failing` is true, every sync() and sync_dir() fails with Errc::io (and syncs
@@ -123,8 +145,10 @@ class MemoryEnv final : public Env {
   std::map<std::string, std::shared_ptr<Inode>> durable_;  // path -> inode, as a crash sees it
   std::set<std::string> dirs_;
   std::set<std::string> failing_reads_;
-  std::optional<LastWrite> last_write_;    // most recent write that no sync has covered yet
-  std::optional<std::uint64_t> crash_at_;  // mutation count after which the env goes down
+  std::optional<LastWrite> last_write_;       // most recent write that no sync has covered yet
+  std::optional<std::uint64_t> crash_at_;     // mutation count after which the env goes down
+  std::optional<std::uint64_t> io_error_at_;  // mutation count after which one call fails
+  std::optional<std::int64_t> misdirect_;     // the next write lands this far away
   std::uint64_t mutations_ = 0;
   std::uint64_t generation_ = 0;  // bumped by crash(); files of older generations are dead
   bool down_ = false;

@@ -1,7 +1,8 @@
 // Proves the fault model of MemoryEnv, on which every power-loss test rests: a crash keeps
 // exactly what fdatasync and directory fsync made durable, can tear the last unsynced
-// write, strikes at a chosen mutation, and media faults (bit flips, failing reads and
-// syncs) happen when asked and survive crashes.
+// write, strikes at a chosen mutation, and media faults (bit flips, bad sectors, failing
+// reads and syncs) happen when asked and survive crashes; an armed I/O error fails one call,
+// and a misdirected write lands elsewhere in its file.
 
 #include <gtest/gtest.h>
 
@@ -208,6 +209,48 @@ TEST_F(StorageMemoryEnv, DurableFilesAreWhatACrashWouldKeep) {
   env_.crash();
   const std::map<std::string, std::string> kept{{"a", "synced and more"}};
   EXPECT_EQ(env_.durable_files(node_dir), kept);
+}
+
+TEST_F(StorageMemoryEnv, ABadSectorFailsReadsThatTouchItUntilAWriteCoversIt) {
+  make_durable("f", "0123456789abcdef");
+  const std::string path = join(node_dir, "f");
+  env_.add_bad_sector(path, 4, 2);
+  EXPECT_EQ(env_.read_file(path, 100).error().code, Errc::io);
+  EXPECT_EQ(env_.read_at(path, 5, 1).error().code, Errc::io);
+  EXPECT_EQ(*env_.read_at(path, 0, 4), "0123");
+  EXPECT_EQ(*env_.read_at(path, 6, 4), "6789");
+  env_.crash();  // the medium keeps it
+  EXPECT_EQ(env_.read_at(path, 4, 1).error().code, Errc::io);
+  auto file = open("f");
+  ASSERT_TRUE(file->write_at(3, "XYZ").ok());  // covers bytes 4 and 5: remapped
+  EXPECT_EQ(*env_.read_file(path, 100), "012XYZ6789abcdef");
+}
+
+TEST_F(StorageMemoryEnv, AMisdirectedWriteLandsElsewhereAndLeavesTheAimedRangeAsItWas) {
+  make_durable("f", "0123456789");
+  env_.misdirect_next_write(-6);
+  auto file = open("f");
+  ASSERT_TRUE(file->append("ABCD").ok());  // aimed at 10..13, lands at 4..7
+  ASSERT_TRUE(file->sync().ok());
+  std::string expected = "0123ABCD89";
+  expected.append(4, '\0');  // the file grew as if it had landed
+  EXPECT_EQ(contents("f"), expected);
+  ASSERT_TRUE(file->append("E").ok());  // only the next write was misdirected
+  EXPECT_EQ(contents("f"), expected + "E");
+}
+
+TEST_F(StorageMemoryEnv, AnArmedIoErrorFailsOneCallAndNothingElse) {
+  make_durable("f", "abc");
+  auto file = open("f");
+  env_.arm_io_error(1);
+  ASSERT_TRUE(file->append("d").ok());
+  const Status failed = file->sync();
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, Errc::io);
+  EXPECT_FALSE(env_.down());
+  ASSERT_TRUE(file->sync().ok());  // the next one works
+  env_.crash();
+  EXPECT_EQ(contents("f"), "abcd");
 }
 
 }  // namespace
