@@ -34,6 +34,9 @@ namespace {
 constexpr std::uint64_t op_max =
     static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
 
+// The unit in which a segment that fails to read is read again (a disk sector).
+constexpr std::size_t unreadable_sector_bytes = 512;
+
 Error corruption(std::string message) {
   return Error{Errc::corruption, std::move(message)};
 }
@@ -132,7 +135,7 @@ Status Wal::scan_all(std::uint64_t first_op, WalScan& scan) {
       slots_.clear();
       slots_first_op_ = std::min(segments_[k].first_op, first_op);
     }
-    auto data = env_->read_file(path_of(segments_[k].first_op), read_max);
+    auto data = read_segment(path_of(segments_[k].first_op), read_max);
     if (!data) return fail(std::move(data).error());
     const bool last = k + 1 == segments_.size();
     Absorbed absorbed;
@@ -179,6 +182,32 @@ Status Wal::scan_all(std::uint64_t first_op, WalScan& scan) {
   return {};
 }
 
+// Reads a whole segment. A read that fails with an I/O error (a bad sector) is done again
+// sector by sector, and every sector that still cannot be read becomes bytes that no record
+// and no preallocated space can hold (0xff; a record starts with a digit, space is zeros),
+// so the scan reports the ops there corrupt, to be repaired from a peer, instead of the
+// whole WAL being unreadable and the replica unable to start.
+Result<std::string, Error> Wal::read_segment(const std::string& path, std::size_t read_max) {
+  auto data = env_->read_file(path, read_max);
+  if (data || data.error().code != Errc::io) return data;
+  std::string bytes;
+  for (;;) {
+    auto sector = env_->read_at(path, bytes.size(), unreadable_sector_bytes);
+    if (!sector) {
+      if (sector.error().code != Errc::io) return fail(std::move(sector).error());
+      bytes.append(unreadable_sector_bytes, '\xff');
+    } else {
+      bytes.append(*sector);
+      if (sector->size() < unreadable_sector_bytes) break;
+    }
+    if (bytes.size() > read_max) {
+      return fail(
+          Error{Errc::io, fmt::format("WAL segment {} is larger than {} bytes", path, read_max)});
+    }
+  }
+  return bytes;
+}
+
 // Parses segment `index` from its bytes `data` and sets the slots of the ops found in it.
 // Sound records become ok slots; a damaged region followed by a sound record makes the ops
 // between corrupt; a damaged region at the end is left to the caller when `tail_may_tear`
@@ -223,8 +252,12 @@ Status Wal::absorb(std::size_t index, std::string_view data, bool tail_may_tear,
       if (bad_start) {
         mark_damaged(expect, record.op - 1, *bad_start, pos, bad_damage);
       } else {
+        // The WAL appends only at its head + 1, so sound records with ops missing between
+        // them were never written that way: a write that landed in the wrong place
+        // (misdirected) overwrote the records of those ops whole. They may have been
+        // acknowledged: corrupt, never missing.
         for (std::uint64_t op = expect; op < record.op; ++op) {
-          place(op, Slot{RecordStatus::missing, Damage::none, seg.first_op, pos, 0, {}, {}});
+          place(op, Slot{RecordStatus::corrupt, Damage::framing, seg.first_op, pos, 0, {}, {}});
         }
       }
       place(record.op, Slot{RecordStatus::ok, Damage::none, seg.first_op, pos, parsed.length,
@@ -526,7 +559,7 @@ Status Wal::rewrite_segment(std::size_t index, const Slot& s, std::string_view r
   const std::string temp = path + ".tmp";
   const std::size_t read_max =
       options_.segment_bytes_max + format::record_size(op_max, options_.body_bytes_max);
-  auto data = env_->read_file(path, read_max);
+  auto data = read_segment(path, read_max);
   if (!data) return fail(std::move(data).error());
   const std::string_view old = *data;
   std::string content;
@@ -548,7 +581,7 @@ Status Wal::reindex(std::size_t index) {
   Segment& seg = segments_[index];
   const std::size_t read_max =
       options_.segment_bytes_max + format::record_size(op_max, options_.body_bytes_max);
-  auto data = env_->read_file(path_of(seg.first_op), read_max);
+  auto data = read_segment(path_of(seg.first_op), read_max);
   if (!data) return fail(std::move(data).error());
   const std::uint64_t hi =
       index + 1 < segments_.size() ? segments_[index + 1].first_op - 1 : durable_op_;

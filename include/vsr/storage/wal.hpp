@@ -201,6 +201,8 @@ class Wal {
   Wal(Env& env, std::string dir, const WalOptions& options);
 
   Status scan_all(std::uint64_t first_op, WalScan& scan);
+  /// The bytes of a segment; sectors that cannot be read come back as 0xff bytes.
+  Result<std::string, Error> read_segment(const std::string& path, std::size_t read_max);
   Status absorb(std::size_t index, std::string_view data, bool tail_may_tear, Absorbed* out);
   Status reindex(std::size_t index);
   void check_chain(std::uint64_t from_op, std::uint64_t to_op);

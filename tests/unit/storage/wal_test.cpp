@@ -849,5 +849,64 @@ TEST(StorageWalPosix, RoundTripAndCorruptionOnTheRealDisk) {
   EXPECT_EQ(repaired.scan.head_op, 52u);
 }
 
+// A latent sector error: reading the segment fails with EIO. The WAL reads it again sector
+// by sector; the unreadable sector's ops are corrupt (to be repaired from a peer, never
+// nacked), every other op is read, and the WAL opens. Repairs then restore every op.
+TEST_F(StorageWal, ABadSectorMakesItsOpsCorruptNotTheWalUnreadable) {
+  const auto where = build(20);
+  const std::uint64_t bad = where[9].offset + 3;
+  env_.add_bad_sector(segment_path(1), bad, 10);
+  // The sectors (512 bytes) that the bad range touches.
+  const std::uint64_t sector_begin = bad / 512 * 512;
+  const std::uint64_t sector_end = (bad + 10 + 511) / 512 * 512;
+  auto reopened = open_wal(env_, options_);
+  EXPECT_EQ(reopened.scan.head_op, 20u);
+  std::vector<std::uint64_t> corrupt;
+  for (std::uint64_t op = 1; op <= 20; ++op) {
+    const WalEntry* entry = reopened.scan.find(op);
+    ASSERT_NE(entry, nullptr) << "op " << op;
+    const bool in_sector =
+        where[op].offset < sector_end && sector_begin < where[op].offset + where[op].length;
+    EXPECT_NE(entry->status, RecordStatus::missing) << "op " << op;
+    if (in_sector) {
+      EXPECT_EQ(entry->status, RecordStatus::corrupt) << "op " << op;
+      corrupt.push_back(op);
+    } else {
+      EXPECT_EQ(entry->status, RecordStatus::ok) << "op " << op;
+      EXPECT_EQ(entry->body, body_for(op)) << "op " << op;
+    }
+  }
+  ASSERT_FALSE(corrupt.empty());
+  for (const std::uint64_t op : corrupt) {
+    ASSERT_TRUE(reopened.wal.repair(op, body_for(op)).ok()) << "op " << op;
+  }
+  expect_ok_everywhere(open_wal(env_, options_).scan, 20);
+}
+
+// A misdirected write: the batch of ops 11 and 12 lands exactly over the records of ops 6
+// and on, and the space it was aimed at stays zeros. Sound records with ops missing between
+// them were never written that way (appends go at the head + 1), so ops 6 to 10 are corrupt,
+// never missing (a nack of an op this replica acknowledged), and 11 and 12 are found where
+// they landed.
+TEST_F(StorageWal, AMisdirectedWriteLeavesCorruptOpsNeverMissingOnes) {
+  const auto where = build(10);
+  {
+    auto opened = open_wal(env_, options_);
+    const std::uint64_t aimed = where[10].offset + where[10].length;
+    env_.misdirect_next_write(static_cast<std::int64_t>(where[6].offset) -
+                              static_cast<std::int64_t>(aimed));
+    append_ops(opened.wal, 11, 12, 2);
+  }
+  auto reopened = open_wal(env_, options_);
+  expect_ok(reopened.scan, 1, 5);
+  for (std::uint64_t op = 6; op <= 10; ++op) {
+    const WalEntry* entry = reopened.scan.find(op);
+    ASSERT_NE(entry, nullptr) << "op " << op;
+    EXPECT_EQ(entry->status, RecordStatus::corrupt) << "op " << op;
+  }
+  expect_ok(reopened.scan, 11, 12);
+  EXPECT_GE(reopened.scan.head_op, 12u);
+}
+
 }  // namespace
 }  // namespace vsr::storage
