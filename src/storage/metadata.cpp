@@ -130,7 +130,6 @@ Result<MetadataLoad, Error> MetadataStore::load() {
   current_.reset();
   for (std::size_t i = 0; i < copy_count; ++i) {
     copies::ReadCopy copy = copies::read_copy(*env_, dir_, file_name(i), file_bytes_max);
-    exists_[i] = copy.state.status != CopyStatus::missing;
     if (copy.state.status == CopyStatus::valid) {
       auto metadata = decode(copy.bytes);
       if (!metadata) {
@@ -155,7 +154,7 @@ Status MetadataStore::format(const Metadata& initial) {
   for (std::size_t i = 0; i < copy_count; ++i) {
     Metadata copy = initial;
     copy.sequence = i + 1;
-    if (auto written = write_copy(i, copy, /*atomically=*/true); !written) return written;
+    if (auto written = write_copy(i, copy); !written) return written;
     current_ = copy;
     current_copy_ = i;
   }
@@ -167,7 +166,11 @@ Status MetadataStore::write(const Metadata& metadata) {
   Metadata next = metadata;
   next.sequence = current_->sequence + 1;
   const std::size_t target = 1 - current_copy_;
-  if (auto written = write_copy(target, next, /*atomically=*/false); !written) return written;
+  // Atomically (a temporary file, renamed over the copy): a crash then leaves each copy
+  // whole, so a damaged copy is always the medium's doing, and may be the newer one
+  // (ReplicaDisk distrusts the metadata then). Metadata is written on view changes and
+  // checkpoints, not per op, so the directory fsync this costs is rare.
+  if (auto written = write_copy(target, next); !written) return written;
   current_ = next;
   current_copy_ = target;
   return {};
@@ -178,24 +181,10 @@ const Metadata& MetadataStore::current() const {
   return *current_;
 }
 
-// In place: cut to empty, write, fdatasync. A crash in between damages only this copy,
-// which does not hold the newest version. A copy file created here needs its entry synced.
-Status MetadataStore::write_copy(std::size_t index, const Metadata& metadata, bool atomically) {
-  const std::string sealed = encode(metadata);
-  if (atomically) {
-    auto written = copies::write_atomically(*env_, dir_, file_name(index), sealed);
-    if (written) exists_[index] = true;
-    return written;
-  }
-  auto file = env_->open_writable(join(dir_, file_name(index)), OpenMode::truncate);
-  if (!file) return fail(std::move(file).error());
-  if (auto appended = (*file)->append(sealed); !appended) return appended;
-  if (auto synced = (*file)->sync(); !synced) return synced;
-  if (!exists_[index]) {
-    if (auto synced = env_->sync_dir(dir_); !synced) return synced;
-    exists_[index] = true;
-  }
-  return {};
+// Writes copy `index` whole through a temporary file renamed over it: a crash leaves the
+// old copy or the new one, never a torn one.
+Status MetadataStore::write_copy(std::size_t index, const Metadata& metadata) {
+  return copies::write_atomically(*env_, dir_, file_name(index), encode(metadata));
 }
 
 }  // namespace vsr::storage

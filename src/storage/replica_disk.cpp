@@ -83,6 +83,7 @@ Result<std::unique_ptr<ReplicaDisk>, DiskError> ReplicaDisk::open(Env& env, std:
   }
   if (auto named = disk->name_recovered_checkpoint(); !named) return fail(std::move(named).error());
   disk->read_restored_marker();
+  disk->distrust_damaged_metadata(state.metadata_copies);
   return disk;
 }
 
@@ -106,6 +107,14 @@ const char* what_is_wrong(const WalEntry& entry) {
 }  // namespace
 
 std::optional<std::string> ReplicaDisk::damage_without_peers() const {
+  if (damaged_metadata_) {
+    return fmt::format(
+               "metadata copy {} is damaged. It may have held the replica's newest vote, and a "
+               "cluster of one replica has no peer to learn it from, so the node does not start. "
+               "Restore the node directory from a backup",
+               *damaged_metadata_) +
+           ".";
+  }
   if (damaged_.empty()) return std::nullopt;
   const Wal& wal = storage_.wal();
   const WalEntry& first = damaged_.front();
@@ -182,6 +191,32 @@ void ReplicaDisk::read_restored_marker() {
         dir_, marker ? std::string("?") : marker.error().message, floor);
   }
   durable_.restored_view_floor = core::View{floor};
+}
+
+void ReplicaDisk::distrust_damaged_metadata(const std::array<CopyState, 2>& copies) {
+  // A copy is damaged only by the medium: a crash in a metadata write leaves the temporary
+  // file, never a torn copy (docs/vsr/storage.md, "Metadata"). Copies alternate, so the
+  // damaged one may be the newer one, holding a vote or a view the valid copy does not
+  // have. Voting again as if it never happened could elect two primaries; the replica starts
+  // in status recovering instead, like a restored one, and votes again only once a StartView
+  // of a view at or above its floor brings it back.
+  for (const CopyState& copy : copies) {
+    if (copy.status != CopyStatus::corrupt && copy.status != CopyStatus::unreadable) continue;
+    damaged_metadata_ = fmt::format("{} ({})", join(dir_, copy.file), copy.problem);
+    // Without the core's metadata in the valid copy, the core starts as a replica without
+    // metadata, which learns its views from the others before it votes.
+    if (!durable_.metadata) return;
+    const std::uint64_t floor =
+        std::max(durable_.metadata->log_view.value, durable_.metadata->voted_view.value);
+    const std::uint64_t previous =
+        durable_.restored_view_floor ? durable_.restored_view_floor->value : 0;
+    durable_.restored_view_floor = core::View{std::max(floor, previous)};
+    restored_reason_ = fmt::format(
+        "metadata copy {} is damaged and may have held a later vote: starting in status "
+        "recovering, no votes until a StartView of view {} or later",
+        *damaged_metadata_, durable_.restored_view_floor->value);
+    return;
+  }
 }
 
 Result<void, std::string> ReplicaDisk::clear_restored_marker() {

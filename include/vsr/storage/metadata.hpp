@@ -100,13 +100,12 @@ class MetadataStore {
   static std::string file_name(std::size_t index);
 
  private:
-  Status write_copy(std::size_t index, const Metadata& metadata, bool atomically);
+  Status write_copy(std::size_t index, const Metadata& metadata);
 
   Env* env_;
   std::string dir_;
   std::optional<Metadata> current_;
-  std::size_t current_copy_ = 0;              // which copy holds current_
-  std::array<bool, copy_count> exists_ = {};  // copy files whose entries are durable
+  std::size_t current_copy_ = 0;  // which copy holds current_
 };
 
 }  // namespace vsr::storage

@@ -129,6 +129,9 @@ class ReplicaDisk {
   Result<void, DiskError> load_core_metadata(const Metadata& metadata);
   Result<void, DiskError> name_recovered_checkpoint();
   void read_restored_marker();
+  // A damaged metadata copy may have been the newest, with a vote the valid one lacks: the
+  // replica starts recovering, as a restored one does, with the valid copy's views as floor.
+  void distrust_damaged_metadata(const std::array<CopyState, 2>& copies);
 
   Env* env_;
   std::string dir_;
@@ -136,6 +139,7 @@ class ReplicaDisk {
   NodeStorage storage_;
   core::DurableState durable_;
   std::optional<std::string> restored_reason_;
+  std::optional<std::string> damaged_metadata_;  // the damaged copy and why, when one is
   std::vector<WalEntry> damaged_;       // the WAL ops open() found corrupt or missing (no body)
   std::uint64_t recovered_commit_ = 0;  // the storage metadata's commit at open()
   bool wal_buffered_ = false;           // appends not yet synced

@@ -400,5 +400,73 @@ TEST_F(ReplicaDiskTest, AReleaseNeverGoesBelowTheDurableCheckpoint) {
   }
 }
 
+// A metadata copy damaged by the medium (no crash can tear one: copies are replaced by
+// rename) may have been the newer one, holding a vote the valid copy lacks. Whichever copy
+// is damaged, flipped or unreadable, the replica starts recovering with the valid copy's
+// views as its floor, and says why; once it has written its metadata again (the damaged
+// copy replaced), it starts normally.
+TEST_F(ReplicaDiskTest, ADamagedMetadataCopyStartsTheReplicaRecovering) {
+  for (const std::string copy : {"metadata.0", "metadata.1"}) {
+    for (const bool unreadable : {false, true}) {
+      SCOPED_TRACE(copy + (unreadable ? " unreadable" : " flipped"));
+      MemoryEnv env;
+      ASSERT_TRUE(env.create_dir(dir).ok());
+      {
+        auto disk = open(env);
+        ASSERT_TRUE(disk->execute(std::vector<core::Effect>{prepare(1, 1, "a"), metadata(2, 3),
+                                                            metadata(3, 5)})
+                        .ok());
+      }
+      env.crash();
+      const std::string path = join(dir, copy);
+      if (unreadable) {
+        env.add_bad_sector(path, 10, 1);
+      } else {
+        env.flip_bit(path, env.contents(path)->size() / 2, 3);
+      }
+      std::uint64_t valid_view = 0;
+      {
+        MetadataStore store(env, dir);
+        auto loaded = store.load();
+        ASSERT_TRUE(loaded.ok() && loaded->newest);
+        valid_view = loaded->newest->log_view;
+      }
+      auto disk = open(env);
+      ASSERT_TRUE(disk);
+      ASSERT_TRUE(disk->restored_reason().has_value());
+      EXPECT_NE(disk->restored_reason()->find("is damaged"), std::string::npos)
+          << *disk->restored_reason();
+      core::DurableState state = disk->take_durable_state();
+      ASSERT_TRUE(state.restored_view_floor.has_value());
+      EXPECT_EQ(state.restored_view_floor->value, valid_view);
+      // The next metadata write replaces the damaged copy; the one after, the other.
+      ASSERT_TRUE(disk->execute(std::vector<core::Effect>{metadata(4, 6), metadata(5, 6)}).ok());
+      disk.reset();
+      env.crash();
+      auto healthy = open(env);
+      ASSERT_TRUE(healthy);
+      EXPECT_FALSE(healthy->restored_reason().has_value());
+      EXPECT_FALSE(healthy->take_durable_state().restored_view_floor.has_value());
+    }
+  }
+}
+
+// A cluster of one replica has no peer to learn a lost vote from: a damaged metadata copy
+// keeps it from starting (the runtime exits 4 with this text).
+TEST_F(ReplicaDiskTest, ADamagedMetadataCopyKeepsASingleReplicaDown) {
+  {
+    auto disk = open(env_);
+    ASSERT_TRUE(disk->execute(std::vector<core::Effect>{prepare(1, 1, "a"), metadata(2, 1)}).ok());
+  }
+  env_.crash();
+  env_.flip_bit(join(dir, "metadata.0"), 20, 1);
+  auto disk = open(env_);
+  ASSERT_TRUE(disk);
+  const std::optional<std::string> why = disk->damage_without_peers();
+  ASSERT_TRUE(why.has_value());
+  EXPECT_EQ(why->rfind("metadata copy /node/metadata.0 (", 0), 0u) << *why;
+  EXPECT_NE(why->find("is damaged"), std::string::npos) << *why;
+}
+
 }  // namespace
 }  // namespace vsr::storage
