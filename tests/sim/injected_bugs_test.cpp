@@ -55,7 +55,7 @@ TEST(SimInjectedBug, MinorityQuorumForEvenSizesIsCaughtR2) {
 }
 
 TEST(SimInjectedBug, MinorityQuorumForEvenSizesIsCaughtR4) {
-  auto seeds = caught(InjectedBug::minority_quorum_for_even_sizes, 4, 1, 40);  // 11, 14, 24, ...
+  auto seeds = caught(InjectedBug::minority_quorum_for_even_sizes, 4, 1, 80);  // 14, 24, 57, ...
   EXPECT_GE(seeds.size(), 3u);
 }
 

@@ -150,6 +150,12 @@ const std::vector<std::pair<const char*, std::uint64_t Coverage::*>>& Coverage::
       {"paused_messages_lost", &Coverage::paused_messages_lost},
       {"slow_disks", &Coverage::slow_disks},
       {"clock_jumps", &Coverage::clock_jumps},
+      {"io_errors", &Coverage::io_errors},
+      {"sector_errors", &Coverage::sector_errors},
+      {"misdirected_writes", &Coverage::misdirected_writes},
+      {"copies_flipped", &Coverage::copies_flipped},
+      {"metadata_distrusted", &Coverage::metadata_distrusted},
+      {"media_restores", &Coverage::media_restores},
       {"long_delayed_deliveries", &Coverage::long_delayed_deliveries},
       {"earlier_incarnation_deliveries", &Coverage::earlier_incarnation_deliveries},
       {"view_changes", &Coverage::view_changes},
@@ -246,6 +252,10 @@ SimOptions random_options(std::uint64_t seed, std::uint32_t replicas, core::Inje
     // heal may take as long again (checker (d) would blame the cluster for their thinking).
     o.liveness_ticks = std::max(o.liveness_ticks, o.fault_ticks);
   }
+  // Storage faults, drawn last so that the draws above stay as they were.
+  o.io_error_percent = p.chance(1, 2) ? 0 : static_cast<std::uint32_t>(1 + p.below(4));
+  o.media_percent =
+      o.corrupt_percent > 0 && p.chance(2, 3) ? static_cast<std::uint32_t>(1 + p.below(10)) : 0;
   return o;
 }
 
@@ -744,7 +754,11 @@ void Simulator::execute_storage(std::uint32_t r, const std::vector<core::Effect>
   const storage::DiskStats stats = node.disk->stats();
   auto done = node.disk->execute(effects);
   if (!done) {
-    fail(fmt::format("storage: replica {} cannot write: {}", r, done.error()));
+    if (node.storage_faults) {
+      die_of_storage_error(r, done.error());
+    } else {
+      fail(fmt::format("storage: replica {} cannot write: {}", r, done.error()));
+    }
     return;
   }
   // The core writes the WAL in op order (docs/vsr/protocol.md): an append at the head + 1
@@ -784,7 +798,7 @@ void Simulator::open_disk(std::uint32_t r, bool refusal_expected) {
   if (!opened) {
     // The node would exit (code 4) and wait for `vsr sync-node`: the replica stays down.
     node.refusal = opened.error().message;
-    if (!refusal_expected) {
+    if (!refusal_expected && !node.storage_faults) {
       fail(fmt::format("storage: replica {} cannot start: {}", r, opened.error().message));
     }
     return;
@@ -806,6 +820,7 @@ void Simulator::open_disk(std::uint32_t r, bool refusal_expected) {
     }
   }
   node.rejoin_floor = state.metadata ? state.metadata->rejoin_floor.value : 0;
+  if (node.disk->restored_reason() && !is_restored(r)) result_.coverage.metadata_distrusted += 1;
   // Re-executed ops are checked again: start from what the checkpoint restored.
   node.polled_commit = state.checkpoint ? state.checkpoint->op.value : 0;
   node.replica->open(state);
@@ -871,6 +886,88 @@ void Simulator::remove_files(std::uint32_t r, bool (*which)(const std::string& n
     if (which(name)) VSR_ASSERT(env.remove(storage::join(dir, name)).ok());
   }
   VSR_ASSERT(env.sync_dir(dir).ok());
+}
+
+void Simulator::bring_back(std::uint32_t r) {
+  restart(r);
+  if (!is_up(r) && nodes_[r].refusal && nodes_[r].storage_faults && options_.replicas > 1) {
+    // Refused for the medium's damage: the operator runs `vsr sync-node`, which copies a
+    // peer's state (restore_from stands for it).
+    // From a replica whose medium is sound if there is one (as an operator would choose).
+    const auto offset = static_cast<std::uint32_t>(prng_.below(options_.replicas));
+    for (const bool sound_only : {true, false}) {
+      for (std::uint32_t i = 0; i < options_.replicas; ++i) {
+        const std::uint32_t source = (offset + i) % options_.replicas;
+        if (source == r || (sound_only && faulty_.count(source) != 0)) continue;
+        if (holds_metadata_files(source)) {
+          restore_from(r, source);
+          result_.coverage.media_restores += 1;
+          return;
+        }
+      }
+    }
+  }
+}
+
+void Simulator::die_of_storage_error(std::uint32_t r, const std::string& why) {
+  if (options_.verbose) fmt::print("tick {} r{}: exits on a storage error: {}\n", now_, r, why);
+  retire_counters(r);
+  Node& node = nodes_[r];
+  node.paused_until = 0;
+  node.inbox.clear();
+  node.queue.clear();
+  node.disk.reset();
+  // The kernel may have dropped the pages whose writeback failed: what was not synced is
+  // gone, as after a power loss.
+  node.env->crash();
+  node.replica.reset();
+  node.app.reset();
+  node.down_until = now_ + 20 + prng_.below(300);
+  result_.coverage.io_errors += 1;
+  if (liveness_phase_) {
+    // The faults are over (a write was in flight when they ended): the operator starts it
+    // again.
+    bring_back(r);
+    if (!is_up(r)) fail(fmt::format("storage: replica {} cannot start again: {}", r, why));
+  }
+}
+
+// One failure of the medium of replica r, through the storage interface, on any file that
+// exists: the WAL's segments, the metadata copies, the checkpoint copies.
+void Simulator::media_fault(std::uint32_t r) {
+  Node& node = nodes_[r];
+  storage::MemoryEnv& env = *node.env;
+  const std::string dir = dir_of(r);
+  auto names = env.list_dir(dir);
+  if (!names) return;
+  std::vector<std::string> files;
+  for (const std::string& name : *names) {
+    const auto bytes = env.contents(storage::join(dir, name));
+    if (bytes && !bytes->empty() && !name.ends_with(".tmp") && name != "LOCK") {
+      files.push_back(name);
+    }
+  }
+  node.storage_faults = true;
+  if (is_up(r) && prng_.chance(1, 4)) {
+    // The next write lands up to a few KiB before or after where it was aimed.
+    const auto shift = static_cast<std::int64_t>(1 + prng_.below(4096));
+    env.misdirect_next_write(prng_.chance(1, 2) ? -shift : shift);
+    result_.coverage.misdirected_writes += 1;
+    return;
+  }
+  if (files.empty()) return;
+  const std::string name = files[prng_.below(files.size())];
+  const std::string path = storage::join(dir, name);
+  const std::uint64_t size = env.contents(path)->size();
+  const bool copy = name.starts_with("metadata.") || name.starts_with("checkpoint.");
+  if (copy && prng_.chance(1, 2)) {
+    env.flip_bit(path, prng_.below(size), static_cast<int>(prng_.below(8)));
+    result_.coverage.copies_flipped += 1;
+    return;
+  }
+  const std::uint64_t offset = prng_.below(size);
+  env.add_bad_sector(path, offset, 1 + prng_.below(std::min<std::uint64_t>(2048, size - offset)));
+  result_.coverage.sector_errors += 1;
 }
 
 void Simulator::crash(std::uint32_t r) {
@@ -1089,8 +1186,12 @@ void Simulator::random_faults() {
                 100);
           });
         }
-        restart(r);
-        out -= 1;
+        bring_back(r);
+        if (is_up(r)) {
+          out -= 1;
+        } else {
+          nodes_[r].down_until = now_ + 50 + prng_.below(200);
+        }
       }
       continue;
     }
@@ -1166,6 +1267,15 @@ void Simulator::random_process_faults() {
                 healthy_disk_latency_ticks + 1 +
                     static_cast<std::uint32_t>(prng_.below(options_.slow_disk_latency_max_ticks)),
                 100 + prng_.below(600));
+    }
+    if (is_up(r) && may_strike(r) && prng_.chance(options_.io_error_percent, 10000)) {
+      // One of its next few file operations fails; the process exits when it sees that.
+      node.env->arm_io_error(prng_.below(3));
+      node.storage_faults = true;
+    }
+    if (faulty_.count(r) != 0 && options_.corrupt_percent > 0 &&
+        prng_.chance(options_.media_percent, 10000)) {
+      media_fault(r);
     }
     if (prng_.chance(options_.clock.jump_percent, 10000)) {
       // NTP steps mostly back (a clock found fast), sometimes forward.
@@ -1354,7 +1464,13 @@ void Simulator::start_liveness_phase() {
   liveness_phase_ = true;
   heal();
   for (std::uint32_t r = 0; r < options_.replicas; ++r) {
-    if (!is_up(r)) restart(r);
+    nodes_[r].env->disarm();  // no armed I/O error or misdirected write strikes any more
+    if (!is_up(r)) bring_back(r);
+    if (!is_up(r)) {
+      fail(fmt::format("storage: replica {} cannot start once the faults are over: {}", r,
+                       nodes_[r].refusal.value_or("?")));
+      return;
+    }
     if (is_paused(r)) resume(r);
     nodes_[r].slow_until = std::min(nodes_[r].slow_until, now_);
   }

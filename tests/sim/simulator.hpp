@@ -130,6 +130,16 @@ struct SimOptions {
   /// Chance that a random crash (not wiped) is followed by `vsr recover-node` from another
   /// replica's durable files, perhaps stale (restore_from), under the same limit.
   std::uint32_t restore_percent = 0;
+  /// Chance per 100 ticks that an up replica's disk fails one of its next writes or fsyncs
+  /// (MemoryEnv::arm_io_error): the process exits, as the daemon does (exit 4), losing what
+  /// it had not synced, and is started again later (a crash, within the same budget).
+  std::uint32_t io_error_percent = 0;
+  /// Chance per 100 ticks that the medium of a corruption-faulty replica (at most f, only
+  /// with corrupt_percent > 0) fails, while the replica runs or is down: a latent sector
+  /// error in a WAL segment, a metadata copy or a checkpoint copy; a bit flipped in a
+  /// metadata or checkpoint copy; or (while it runs) its next write misdirected. A replica
+  /// whose directory is then refused at start is restored from a peer (`vsr sync-node`).
+  std::uint32_t media_percent = 0;
   std::uint32_t storage_latency_max_ticks = 3;
   /// Chance per 100 ticks that an up replica's disk turns slow for a stretch: every write
   /// then takes up to slow_disk_latency_max_ticks.
@@ -184,6 +194,15 @@ struct Coverage {
   std::uint64_t paused_messages_lost = 0;  ///< beyond a paused replica's inbox
   std::uint64_t slow_disks = 0;            ///< stretches of a slow disk
   std::uint64_t clock_jumps = 0;
+  std::uint64_t io_errors = 0;           ///< write or fsync errors that ended a replica's process
+  std::uint64_t sector_errors = 0;       ///< latent sector errors (WAL, metadata, checkpoints)
+  std::uint64_t misdirected_writes = 0;  ///< writes that landed elsewhere in their file
+  std::uint64_t copies_flipped = 0;      ///< bits flipped in metadata or checkpoint copies
+  /// Starts in status recovering because a metadata copy was damaged (it may have been the
+  /// newest, with a vote the valid one lacks).
+  std::uint64_t metadata_distrusted = 0;
+  /// Starts refused for the medium's damage, then restored from a peer (`vsr sync-node`).
+  std::uint64_t media_restores = 0;
   std::uint64_t long_delayed_deliveries = 0;  ///< packets held beyond every timeout, delivered
   /// Packets from a replica delivered after it crashed and restarted (an earlier life).
   std::uint64_t earlier_incarnation_deliveries = 0;
@@ -414,6 +433,9 @@ class Simulator {
     // replica wrote or opened with (slots it never nacks: it may stall a view change).
     std::uint64_t corrupt_through = 0;
     std::uint64_t rejoin_floor = 0;
+    /// Storage faults were injected (an armed I/O error, the medium's): a failed write, or
+    /// a start refused for damage, is then the node's fault-handling path, not a bug.
+    bool storage_faults = false;
   };
 
   /// Where a link is cut or delayed; endpoints as in client_endpoint().
@@ -455,6 +477,13 @@ class Simulator {
   void complete_storage(std::uint32_t r);
   void execute_storage(std::uint32_t r, const std::vector<core::Effect>& effects);
   void open_disk(std::uint32_t r, bool refusal_expected);
+  /// Starts a down replica again: restarts it, or restores it from a peer when its last
+  /// start was refused for the medium's damage.
+  void bring_back(std::uint32_t r);
+  /// The replica's process exits on a storage error (the daemon's exit 4).
+  void die_of_storage_error(std::uint32_t r, const std::string& why);
+  /// Injects one fault of the medium of (corruption-faulty) replica r.
+  void media_fault(std::uint32_t r);
   template <class Pick>
   void corrupt_wal(std::uint32_t r, Pick pick);
   void remove_files(std::uint32_t r, bool (*which)(const std::string& name));

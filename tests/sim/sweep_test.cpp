@@ -1,11 +1,12 @@
 // Seed sweeps: random fault mixes (network drops, duplicates, delays, messages held beyond
 // every timeout, partitions, cut client links; crashes with torn and lost writes, wipes,
-// restores, pauses, slow disks, skewed clocks, crashing clients; WAL corruption on a
-// minority; a steady fault on a minority in some seeds) for every cluster size the
+// restores, pauses, slow disks, skewed clocks, crashing clients, write and fsync errors;
+// WAL corruption, bad sectors, damaged metadata and checkpoint copies and misdirected writes
+// on a minority; a steady fault on a minority in some seeds) for every cluster size the
 // configuration accepts, 1 to 16: many seeds for R = 1..5, a few for the larger sizes (each
 // costs more and exercises the same code). Every seed must pass all checkers, and the
 // sweeps of R = 1, 3 and 5 must have taken every protocol path they can at least a stated
-// number of times (coverage). The check-sized sweeps run in `make check`; the 20,000-seed
+// number of times (coverage). The check-sized sweeps run in `make check`; the 100,000-seed
 // sweep is labelled `long`. Seeds that once failed are kept in kRegressionSeeds.
 
 #include <fmt/format.h>
@@ -51,6 +52,11 @@ std::map<std::string, std::uint64_t> minimums(std::uint32_t replicas, std::uint6
       {"paused_messages_lost", {0, 80, 627}},
       {"slow_disks", {30, 156, 201}},
       {"clock_jumps", {44, 157, 265}},
+      {"io_errors", {16, 60, 107}},
+      {"sector_errors", {0, 17, 37}},
+      {"misdirected_writes", {0, 6, 16}},
+      {"copies_flipped", {0, 7, 13}},
+      {"metadata_distrusted", {0, 1, 2}},
       {"long_delayed_deliveries", {4, 59, 111}},
       {"earlier_incarnation_deliveries", {1, 20, 65}},
       {"view_changes", {0, 759, 1348}},
