@@ -292,6 +292,9 @@ class Simulator {
   /// Whether `replica` knows what it voted for: up and not recovering, or down with a
   /// metadata copy on its disk.
   bool has_metadata(std::uint32_t replica) const;
+  /// Whether `replica`'s disk holds the core's metadata (a crash now would leave it knowing
+  /// what it voted for; its first metadata write may still be in flight).
+  bool holds_core_metadata(std::uint32_t replica) const;
   /// Whether `replica`'s disk durably holds a metadata copy (a restore can copy it).
   bool holds_metadata_files(std::uint32_t replica) const;
   /// `vsr recover-node`: replaces the files of the down `replica` with the durable files of
@@ -477,6 +480,9 @@ class Simulator {
   void complete_storage(std::uint32_t r);
   void execute_storage(std::uint32_t r, const std::vector<core::Effect>& effects);
   void open_disk(std::uint32_t r, bool refusal_expected);
+  /// Replicas damaged now (wiped and not caught up, restored and not yet durably normal,
+  /// without metadata, or corruption-faulty), not counting `except`.
+  std::size_t damaged_count(std::uint32_t except) const;
   /// Starts a down replica again: restarts it, or restores it from a peer when its last
   /// start was refused for the medium's damage.
   void bring_back(std::uint32_t r);
