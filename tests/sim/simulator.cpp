@@ -966,7 +966,14 @@ void Simulator::media_fault(std::uint32_t r) {
     return;
   }
   if (files.empty()) return;
-  const std::string name = files[prng_.below(files.size())];
+  // A third of them strike a metadata copy (two files among many segments otherwise): the
+  // damaged-copy rule must run often.
+  std::vector<std::string> metadata;
+  for (const std::string& name : files) {
+    if (name.starts_with("metadata.")) metadata.push_back(name);
+  }
+  const std::vector<std::string>& pool = !metadata.empty() && prng_.chance(1, 3) ? metadata : files;
+  const std::string name = pool[prng_.below(pool.size())];
   const std::string path = storage::join(dir, name);
   const std::uint64_t size = env.contents(path)->size();
   const bool copy = name.starts_with("metadata.") || name.starts_with("checkpoint.");
@@ -1199,6 +1206,9 @@ void Simulator::random_faults() {
                      : options_.corrupt_percent,
                 100);
           });
+          // The medium may also fail while the replica is down, just before it starts: most
+          // of all its metadata copies, which a running replica keeps rewriting.
+          if (options_.media_percent > 0 && prng_.chance(1, 4)) media_fault(r);
         }
         bring_back(r);
         if (is_up(r)) {
