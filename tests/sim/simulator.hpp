@@ -488,6 +488,9 @@ class Simulator {
   void bring_back(std::uint32_t r);
   /// The replica's process exits on a storage error (the daemon's exit 4).
   void die_of_storage_error(std::uint32_t r, const std::string& why);
+  /// Whether the medium of (corruption-faulty) replica r may fail now: the damage it may
+  /// cause stays within the budget.
+  bool media_may_strike(std::uint32_t r) const;
   /// Injects one fault of the medium of (corruption-faulty) replica r.
   void media_fault(std::uint32_t r);
   template <class Pick>
