@@ -8,7 +8,9 @@
 namespace vsr::net {
 namespace {
 
-constexpr std::size_t initial_buffer_bytes = 64 * 1024;
+// A connection's buffer starts small (a node may hold many idle or hostile connections)
+// and doubles as frames need it, up to the frame limit.
+constexpr std::size_t initial_buffer_bytes = 4 * 1024;
 constexpr std::size_t max_frames_per_write = 256;
 // What a FrameWriter's copy buffer may keep between writes (it grows to at most
 // max_frames_per_write small frames, ~256 KiB, during one).
@@ -25,7 +27,7 @@ OutFrame make_out_frame(SharedBytes message, KeyKind kind, const Key& key) {
 
 awaitable<ReadOutcome> FrameReader::next(tcp::socket& socket) {
   ReadOutcome out;
-  if (buffer_.empty()) buffer_.resize(initial_buffer_bytes);
+  if (buffer_.empty()) buffer_.resize(std::min(initial_buffer_bytes, max_frame_bytes_));
   for (;;) {
     if (end_ > begin_) {
       const std::string_view pending(buffer_.data() + begin_, end_ - begin_);

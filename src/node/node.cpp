@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,6 +27,7 @@
 #include "vsr/io/file.hpp"
 #include "vsr/net/asio.hpp"
 #include "vsr/net/stream.hpp"
+#include "vsr/node/admission.hpp"
 #include "vsr/node/peer_link.hpp"
 #include "vsr/node/settings.hpp"
 #include "vsr/node/status.hpp"
@@ -163,6 +165,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool introduced() const { return introduced_; }
   void set_introduced() { introduced_ = true; }
   std::uint64_t accepted() const { return accepted_; }
+  /// The key of its first authenticated frame; none before (admission.hpp).
+  std::optional<net::KeyKind> authority() const { return authority_; }
+  std::chrono::steady_clock::time_point opened_at() const { return opened_at_; }
+  std::chrono::steady_clock::time_point last_frame_at() const { return last_frame_at_; }
 
  private:
   awaitable<void> reader();
@@ -173,6 +179,9 @@ class Session : public std::enable_shared_from_this<Session> {
   net::Channel<net::OutFrame> out_;
   std::string remote_;
   std::uint64_t accepted_;
+  std::optional<net::KeyKind> authority_;
+  std::chrono::steady_clock::time_point opened_at_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_frame_at_ = opened_at_;
   bool closed_ = false;
   bool introduced_ = false;
 };
@@ -192,11 +201,22 @@ class Runtime {
   asio::io_context& io() { return io_; }
   net::Channel<Inbound>& inbox() { return inbox_; }
   const net::Keyring& keys() const { return keys_; }
-  /// Counts and logs rejected input; the caller closes the connection.
+  /// Counts and logs rejected input (rate-limited); the caller closes the connection.
   void count_rejected(const std::string& from, std::string_view reason) {
     rejected_ += 1;
-    spdlog::warn("rejected input from {}: {}; closing the connection", from, reason);
+    log_refusal(reason, fmt::format("rejected input from {}; closing the connection", from));
   }
+  /// Logs a refused or closed connection, at most config::limits::rejection_log_lines_per_10s
+  /// lines per 10 s (the rest are summarised).
+  void log_refusal(std::string_view reason, std::string_view detail) {
+    if (auto line = refusals_.note(reason, detail, std::chrono::steady_clock::now())) {
+      spdlog::warn("{}", *line);
+    }
+  }
+  const AdmissionLimits& admission() const { return admission_; }
+  /// A session's first frame passed its MAC under `authority`. False: over the limit of
+  /// its kind; the session must close.
+  bool on_authenticated(Session& session, net::KeyKind authority);
   /// The answer to a peer link's ping.
   net::OutFrame pong_frame(std::uint64_t nonce) const {
     auto message = std::make_shared<const std::string>(encode_pong(options_.cluster_id, nonce));
@@ -219,14 +239,25 @@ class Runtime {
         encode_hello(options_.cluster_id, Hello{static_cast<std::uint32_t>(spec_.replica), apps_}));
     return net::make_out_frame(std::move(message), net::KeyKind::replica, keys_.replica);
   }
-  void add_session(Session* session) { sessions_.insert(session); }
-  void remove_session(Session* session) { sessions_.erase(session); }
+  void add_session(Session* session) {
+    sessions_.insert(session);
+    unauthenticated_[session->accepted()] = session;
+  }
+  void remove_session(Session* session) {
+    sessions_.erase(session);
+    unauthenticated_.erase(session->accepted());
+    if (session->authority() == net::KeyKind::client) clients_ -= 1;
+    if (session->authority() == net::KeyKind::replica) replica_sessions_ -= 1;
+  }
   std::size_t session_count() const { return sessions_.size(); }
 
  private:
   awaitable<void> actor();
   awaitable<void> ticker();
   awaitable<void> accept_loop(tcp::acceptor& acceptor);
+  /// Once a second: closes connections past their handshake deadline and idle clients, and
+  /// logs the summaries of refusals.
+  awaitable<void> sweeper();
   void handle(Inbound& in);
   void handle_client(Inbound& in);
   void handle_hello(Inbound& in);
@@ -257,9 +288,14 @@ class Runtime {
   std::vector<std::weak_ptr<Session>> peer_sessions_;  // each peer's link to us: the latest
   std::unordered_map<std::string, std::weak_ptr<Session>> routes_;  // client id -> session
   std::unordered_set<Session*> sessions_;  // open sessions, for the limit and shutdown
-  std::uint64_t rejected_ = 0;             // frames and client messages rejected by the runtime
-  std::uint64_t accepted_ = 0;             // connections accepted so far (numbers sessions)
-  std::uint64_t storage_done_ = 0;         // highest write id reported to the core
+  AdmissionLimits admission_;
+  RejectionLog refusals_{config::limits::rejection_log_lines_per_10s, std::chrono::seconds(10)};
+  std::map<std::uint64_t, Session*> unauthenticated_;  // by accept number: oldest first
+  std::size_t clients_ = 0;                            // authenticated client sessions
+  std::size_t replica_sessions_ = 0;                   // authenticated peer sessions
+  std::uint64_t rejected_ = 0;      // frames and client messages rejected by the runtime
+  std::uint64_t accepted_ = 0;      // connections accepted so far (numbers sessions)
+  std::uint64_t storage_done_ = 0;  // highest write id reported to the core
   std::optional<std::string> fatal_;
   bool restored_ = false;   // the RESTORED marker is on disk: cleared once durably normal
   bool stopping_ = false;   // set once io_.run() returned: nothing new is started
@@ -312,13 +348,20 @@ void Session::close() {
 
 awaitable<void> Session::reader() {
   try {
-    net::FrameReader frames(runtime_.keys(), max_frame_bytes());
+    // Until a frame authenticates, the connection may send one client-sized frame at most.
+    net::FrameReader frames(runtime_.keys(), runtime_.admission().client_frame_bytes_max);
     while (!closed_) {
       net::ReadOutcome r = co_await frames.next(socket_);
       if (r.error) break;
       if (r.frame_error) {
         runtime_.count_rejected(remote_, net::describe(r.frame_errc));
         break;
+      }
+      last_frame_at_ = std::chrono::steady_clock::now();
+      if (!authority_) {
+        if (!runtime_.on_authenticated(*this, r.frame.authority)) break;
+        authority_ = r.frame.authority;
+        if (*authority_ == net::KeyKind::replica) frames.set_max_frame_bytes(max_frame_bytes());
       }
       // A peer link's ping is answered here, not by the actor: the pong says that this
       // connection reaches a node that reads it (peer_link.hpp).
@@ -401,6 +444,15 @@ Result<void, NodeError> Runtime::run() {
     }
   }
 
+  // Descriptors: raise the soft limit to the hard one, and fit the connection limits under
+  // it, keeping a reserve for the node's files and peer links.
+  admission_ = admission_limits(raise_descriptor_limit(), spec_.cluster.nodes.size());
+  spdlog::info(
+      "node {}: {} file descriptors: up to {} client connections, {} not yet authenticated "
+      "(closed after {} ms without an authenticated frame), {} from peers",
+      self_.name, admission_.descriptors, admission_.client_max, admission_.unauthenticated_max,
+      admission_.handshake_timeout.count(), admission_.replica_max);
+
   disk_worker_ = std::make_unique<DiskWorker>(*disk_, [this](auto result) {
     asio::post(io_, [this, r = std::move(result)]() mutable { on_disk(std::move(r)); });
   });
@@ -435,6 +487,7 @@ Result<void, NodeError> Runtime::run() {
   asio::co_spawn(io_, actor(), asio::detached);
   asio::co_spawn(io_, ticker(), asio::detached);
   asio::co_spawn(io_, accept_loop(acceptor), asio::detached);
+  asio::co_spawn(io_, sweeper(), asio::detached);
 
   asio::signal_set signals(io_, SIGINT, SIGTERM);
   signals.async_wait([&](const asio::error_code& ec, int signal) {
@@ -473,20 +526,80 @@ awaitable<void> Runtime::accept_loop(tcp::acceptor& acceptor) {
     if (ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // E.g. out of file descriptors: wait a little instead of spinning.
-      spdlog::warn("accept failed: {}", ec.message());
+      log_refusal(ec.message(), "accept failed");
       pause.expires_after(100ms);
       co_await pause.async_wait(use_nothrow);
       continue;
     }
-    if (sessions_.size() >= RuntimeLimits::max_connections) {
-      spdlog::warn("refusing a connection from {}: {} connections open (the limit)",
-                   endpoint_text(socket), sessions_.size());
-      continue;  // the socket closes as it goes out of scope
+    if (unauthenticated_.size() >= admission_.unauthenticated_max) {
+      // Make room by closing the oldest connection that has not authenticated: an honest
+      // client or peer authenticates at once, a silent one only holds a slot.
+      Session* oldest = unauthenticated_.begin()->second;
+      unauthenticated_.erase(unauthenticated_.begin());
+      log_refusal(
+          fmt::format("{} connections not yet authenticated (the limit)",
+                      admission_.unauthenticated_max),
+          fmt::format("closed the oldest unauthenticated connection, from {}", oldest->remote()));
+      oldest->close();
     }
     asio::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     accepted_ += 1;
     std::make_shared<Session>(std::move(socket), *this, accepted_)->start();
+  }
+}
+
+bool Runtime::on_authenticated(Session& session, net::KeyKind authority) {
+  unauthenticated_.erase(session.accepted());
+  if (authority == net::KeyKind::client) {
+    if (clients_ >= admission_.client_max) {
+      log_refusal(fmt::format("{} client connections open (the limit)", admission_.client_max),
+                  fmt::format("refused a client connection from {}", session.remote()));
+      return false;
+    }
+    clients_ += 1;
+    return true;
+  }
+  if (replica_sessions_ >= admission_.replica_max) {
+    log_refusal(fmt::format("{} peer connections open (the limit)", admission_.replica_max),
+                fmt::format("refused a peer connection from {}", session.remote()));
+    return false;
+  }
+  replica_sessions_ += 1;
+  return true;
+}
+
+awaitable<void> Runtime::sweeper() {
+  asio::steady_timer timer(io_);
+  for (;;) {
+    timer.expires_after(1s);
+    auto [ec] = co_await timer.async_wait(use_nothrow);
+    if (ec || stopping_) co_return;
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<Session*> late;
+    for (const auto& [accepted, session] : unauthenticated_) {
+      if (now - session->opened_at() > admission_.handshake_timeout) late.push_back(session);
+    }
+    for (Session* session : late) {
+      unauthenticated_.erase(session->accepted());
+      log_refusal(
+          fmt::format("no authenticated frame within {} ms", admission_.handshake_timeout.count()),
+          fmt::format("closed a connection from {}", session->remote()));
+      session->close();
+    }
+    std::vector<Session*> idle;
+    for (Session* session : sessions_) {
+      if (session->authority() == net::KeyKind::client && !session->closed() &&
+          now - session->last_frame_at() > admission_.client_idle_timeout) {
+        idle.push_back(session);
+      }
+    }
+    for (Session* session : idle) {
+      spdlog::debug("closing the client connection from {}: idle for {} ms", session->remote(),
+                    admission_.client_idle_timeout.count());
+      session->close();
+    }
+    for (const std::string& line : refusals_.flush(now)) spdlog::warn("{}", line);
   }
 }
 

@@ -109,15 +109,35 @@ class LocalCluster {
     return eventually([&] { return all_connected(); }, timeout);
   }
 
-  /// Starts node i; `global_args` go before the command (e.g. {"--app", "bank"}).
-  void start(int i, const std::vector<std::string>& global_args = {}) {
+  /// Starts node i; `global_args` go before the command (e.g. {"--app", "bank"}). With
+  /// `descriptor_limit`, the node runs under `ulimit -n` of that many (soft and hard).
+  void start(int i, const std::vector<std::string>& global_args = {},
+             std::optional<unsigned> descriptor_limit = std::nullopt) {
     auto& slot = nodes_[static_cast<std::size_t>(i)];
     slot.reset();
     std::vector<std::string> args{"--cluster-dir", dir_.path().string()};
     args.insert(args.end(), global_args.begin(), global_args.end());
     args.insert(args.end(), {"start-node", fmt::format("n{}", i)});
+    if (descriptor_limit) {
+      // The shell sets the limit and execs the node: the pid is the node's.
+      args.insert(args.begin(),
+                  {"-c", fmt::format("ulimit -n {} && exec \"$0\" \"$@\"", *descriptor_limit),
+                   vsr_binary.string()});
+      slot.emplace(Process::start("/bin/sh", SpawnOptions{args, {}, {}}));
+      return;
+    }
     slot.emplace(Process::start(vsr_binary, SpawnOptions{args, {}, {}}));
   }
+
+  /// Starts every node as start() does with `descriptor_limit` and waits until connected.
+  bool start_all_limited(unsigned descriptor_limit,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    for (int i = 0; i < 3; ++i) start(i, {}, descriptor_limit);
+    return eventually([&] { return all_connected(); }, timeout);
+  }
+
+  /// The TCP port node i listens on.
+  std::uint16_t port(int i) const { return ports_[static_cast<std::size_t>(i)]; }
 
   std::optional<Process>& node(int i) { return nodes_[static_cast<std::size_t>(i)]; }
   const std::filesystem::path& dir() const { return dir_.path(); }

@@ -58,6 +58,29 @@ inline constexpr std::uint32_t view_change_heartbeats_min = 2;
 /// request number), possibly at another node.
 inline constexpr Tunable request_timeout_ms{"request_timeout_ms", 10, 1000, 600'000, "ms"};
 
+// Admission of connections (docs/vsr/config.md, "Connections"). Fixed for now: the same
+// in every node, not fields of cluster.tnet.
+
+/// A connection must send its first authenticated frame (a peer's hello, a client's
+/// request or status query) within this long, or it is closed.
+inline constexpr std::uint32_t handshake_timeout_ms = 5'000;
+/// An authenticated client connection that sends nothing for this long is closed (the
+/// client library reconnects when it next has something to send).
+inline constexpr std::uint32_t client_idle_timeout_ms = 300'000;
+/// Connections that have not authenticated yet, at most; when a new one arrives at the
+/// limit, the oldest of them is closed, so a flood of silent connections cannot keep an
+/// honest client (which authenticates at once) out.
+inline constexpr std::size_t unauthenticated_connections_max = 256;
+/// Authenticated client connections, at most; one more is refused.
+inline constexpr std::size_t client_connections_max = 1024;
+/// File descriptors the node keeps for its own files and peer links, beyond the
+/// connections above; the connection limits shrink to fit the process's descriptor limit
+/// (RLIMIT_NOFILE, raised to its hard limit at start) minus this reserve.
+inline constexpr std::size_t descriptor_reserve = 64;
+/// Log lines about refused or closed connections, at most per 10 s; the rest are counted
+/// and summarised once per 10 s, by reason.
+inline constexpr std::size_t rejection_log_lines_per_10s = 10;
+
 // Files.
 
 /// cluster.tnet and client.tnet are a few KiB even at node_count_max; anything larger is

@@ -44,6 +44,8 @@ class FrameReader {
       : keys_(&keys), max_frame_bytes_(max_frame_bytes) {}
 
   awaitable<ReadOutcome> next(tcp::socket& socket);
+  /// Changes the frame limit (a connection that authenticated as a peer may send more).
+  void set_max_frame_bytes(std::size_t bytes) { max_frame_bytes_ = bytes; }
 
  private:
   const Keyring* keys_;

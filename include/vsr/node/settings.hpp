@@ -22,7 +22,6 @@ struct RuntimeLimits {
   static constexpr std::size_t inbox_capacity = 4096;          ///< messages to the actor
   static constexpr std::size_t peer_queue_capacity = 4096;     ///< frames per peer link
   static constexpr std::size_t session_queue_capacity = 4096;  ///< frames per inbound session
-  static constexpr std::size_t max_connections = 1024;         ///< inbound sessions
   static constexpr std::size_t max_client_routes = 65536;      ///< client id -> session
   static constexpr std::uint32_t client_table_size = 1024;     ///< the core's sessions
   static constexpr std::chrono::milliseconds backoff_min{50};
