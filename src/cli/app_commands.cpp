@@ -48,7 +48,7 @@ void add_client_options(CLI::App* command, ClientOptions& o) {
                    "wall clock in microseconds)")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{INT64_MAX}));
   command->add_option("--timeout", o.timeout_s, "Seconds to wait for a definite reply")
-      ->check(CLI::Range(0.01, 3600.0))
+      ->check(seconds_between(0.01, 3600.0))
       ->capture_default_str();
   command->add_flag("--json", o.json, "One JSON object on stdout");
 }
@@ -93,9 +93,18 @@ ExitCode run_operation(const GlobalOptions& globals, const ClientOptions& o,
   const core::RequestNo request_no =
       o.request_no ? core::RequestNo{*o.request_no} : node::default_request_no();
   const auto timeout = std::chrono::milliseconds(static_cast<long>(o.timeout_s * 1000.0));
+  std::string encoded = app::encode_composite_operation(app_name, operation);
+  if (encoded.size() > core::Options{}.max_operation_bytes) {
+    // Refused here, before anything is sent: a node would refuse it too, and the client
+    // would only learn "outcome unknown" from a closed connection.
+    const std::string message =
+        fmt::format("the operation is {} bytes encoded, more than the limit of {} bytes",
+                    encoded.size(), core::Options{}.max_operation_bytes);
+    if (o.json) print_error_json("operation_too_large", message);
+    return report(ExitCode::usage, message);
+  }
   node::Client client(std::move(*client_config));
-  const node::Outcome outcome = client.call(
-      session, request_no, app::encode_composite_operation(app_name, operation), timeout);
+  const node::Outcome outcome = client.call(session, request_no, std::move(encoded), timeout);
   if (!outcome.definite()) {
     const std::string message = fmt::format(
         "no reply within {} s: the operation may or may not have been committed; run the "

@@ -197,9 +197,9 @@ void add_bench(CLI::App& app, GlobalOptions& globals) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
       ->capture_default_str();
   command->add_option("--duration", options->duration_s, "Run for S seconds instead")
-      ->check(CLI::Range(0.1, 86400.0));
+      ->check(seconds_between(0.1, 86400.0));
   command->add_option("--timeout", options->timeout_s, "Seconds before a request is unknown")
-      ->check(CLI::Range(0.01, 3600.0))
+      ->check(seconds_between(0.01, 3600.0))
       ->capture_default_str();
   command->add_flag("--json", options->json, "One JSON object on stdout");
   command->footer(fmt::format(

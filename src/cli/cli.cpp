@@ -4,6 +4,7 @@
 
 #include "cli.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <new>
@@ -154,6 +155,25 @@ int run_cli(int argc, char** argv) {
                                    "internal error (an unexpected exception); please report "
                                    "this with the command line that caused it"));
   }
+}
+
+CLI::Validator seconds_between(double min, double max) {
+  return CLI::Validator(
+      [min, max](const std::string& text) {
+        std::size_t used = 0;
+        double value = 0;
+        try {
+          value = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != text.size() || text.empty() || !std::isfinite(value) || value < min ||
+            value > max) {
+          return fmt::format("{} is not a number of seconds from {} to {}", text, min, max);
+        }
+        return std::string();
+      },
+      "SECONDS");
 }
 
 }  // namespace vsr::cli

@@ -12,7 +12,8 @@
 
 namespace CLI {
 class App;
-}
+class Validator;
+}  // namespace CLI
 
 namespace vsr::cli {
 
@@ -45,6 +46,10 @@ ExitCode report(ExitCode code, std::string_view message);
 /// The exit code for a config error: bad input is a usage error, OS failures are environment
 /// errors.
 ExitCode exit_code_for(config::ErrorKind kind);
+
+/// Accepts a number of seconds from `min` to `max`; refuses nan, inf and anything that is not
+/// a number (CLI::Range lets nan through: every comparison with it is false).
+CLI::Validator seconds_between(double min, double max);
 
 /// The names of the cluster's nodes, comma-separated, for "no node 'x' (nodes: ...)".
 std::string node_names(const config::ClusterConfig& cluster);

@@ -100,7 +100,7 @@ void add_status(CLI::App& app, GlobalOptions& globals) {
   command->add_option("NAME", options->names, "Nodes to ask (default: every node)");
   command->add_flag("--json", options->json, "One JSON object on stdout");
   command->add_option("--timeout", options->timeout_s, "Seconds to wait for each node")
-      ->check(CLI::Range(0.01, 600.0))
+      ->check(seconds_between(0.01, 600.0))
       ->capture_default_str();
   command->callback([&globals, options] {
     globals.run = [&globals, options] { return run_status(globals, *options); };

@@ -259,6 +259,7 @@ void add_sync_node(CLI::App& app, GlobalOptions& globals) {
       ->add_option("--timeout", options->timeout_s,
                    "Seconds to wait for a quorum to answer (and for progress once the "
                    "transfer runs)")
+      ->check(seconds_between(0.01, 86400.0))
       ->type_name("SECONDS")
       ->capture_default_str();
   command->callback([&globals, options] {

@@ -97,11 +97,21 @@ std::string errno_text(int sys_errno) {
 }
 
 Result<std::string, Error> read_file(const std::filesystem::path& path, std::size_t size_max) {
-  UniqueFd fd(open_retrying(path, O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, for ever.
+  UniqueFd fd(open_retrying(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK));
   if (!fd.valid()) return fail(os_error("cannot open", path, errno));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return fail(os_error("cannot stat", path, errno));
   if (S_ISDIR(st.st_mode)) return fail(os_error("cannot read", path, EISDIR));
+  if (!S_ISREG(st.st_mode)) {
+    const char* kind = S_ISFIFO(st.st_mode)   ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                       : S_ISCHR(st.st_mode)  ? "a character device"
+                       : S_ISBLK(st.st_mode)  ? "a block device"
+                                              : "not a file";
+    return fail(
+        Error{fmt::format("cannot read {}: it is {}, not a regular file", path.string(), kind), 0});
+  }
   if (st.st_size > 0 && static_cast<std::size_t>(st.st_size) > size_max) {
     return fail(Error{fmt::format("cannot read {}: it holds {} bytes, more than the limit of {}",
                                   path.string(), st.st_size, size_max),

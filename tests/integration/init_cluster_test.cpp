@@ -436,5 +436,57 @@ TEST_F(InitCluster, LeftoverNodeDataIsWarnedAbout) {
   EXPECT_THAT(forced.err, HasSubstr("warning: " + (cluster_dir() / "nodes").string()));
 }
 
+// A timeout is a finite number of seconds in the option's range: nan passed CLI11's range
+// check (every comparison with nan is false) and reached a cast that is undefined behaviour.
+TEST(CliFrame, TimeoutsThatAreNotFiniteNumbersOfSecondsExit2) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"bank", "add", "x", "1"}, {"status"}, {"bench"}, {"sync-node", "n0"}};
+  for (const auto& command : commands) {
+    for (const std::string bad : {"nan", "NaN", "inf", "-inf", "-1", "0", "1e9", "ten", ""}) {
+      std::vector<std::string> args = command;
+      args.insert(args.end(), {"--timeout", bad});
+      SCOPED_TRACE(fmt::format("{}", fmt::join(args, " ")));
+      RunResult result = run_vsr(args);
+      EXPECT_EQ(result.status.code, 2) << result.err;
+      EXPECT_THAT(result.err, HasSubstr("--timeout"));
+    }
+  }
+}
+
+// A FIFO (or any file that is not a regular file) where cluster.tnet belongs is refused at
+// once: opening a FIFO for reading used to wait for a writer for ever.
+TEST(CliFrame, AClusterFileThatIsAFifoIsRefusedAtOnceWithExit2) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo((dir / "cluster.tnet").c_str(), 0600), 0);
+  ASSERT_EQ(::mkfifo((dir / "client.tnet").c_str(), 0600), 0);
+  for (const std::vector<std::string>& command : std::vector<std::vector<std::string>>{
+           {"status"}, {"start-node", "n0"}, {"bank", "get", "x"}}) {
+    std::vector<std::string> args{"--cluster-dir", dir.path().string()};
+    args.insert(args.end(), command.begin(), command.end());
+    RunResult result = run(vsr_binary, SpawnOptions{args, {}, {}}, std::chrono::seconds(10));
+    EXPECT_FALSE(result.timed_out) << command.front();
+    EXPECT_EQ(result.status.code, 2) << command.front() << ": " << result.err;
+    EXPECT_THAT(result.err, HasSubstr("a FIFO, not a regular file")) << command.front();
+  }
+}
+
+// An operation over the limit is refused by the client before anything is sent (exit 2),
+// with --json too; no node needs to run. It used to reach a node, which closed the
+// connection, and the client reported "outcome unknown" (exit 3) after retrying every node.
+TEST_F(InitCluster, AnOversizedOperationIsRefusedBeforeItIsSentWithExit2) {
+  ASSERT_EQ(run_vsr(init()).status.code, 0);
+  const std::string value(70 * 1024, 'v');
+  for (const bool json : {false, true}) {
+    std::vector<std::string> args{
+        "--cluster-dir", cluster_dir().string(), "catalog", "put", "k", value, "--timeout", "1"};
+    if (json) args.push_back("--json");
+    RunResult result = run_vsr(args);
+    EXPECT_FALSE(result.timed_out);
+    EXPECT_EQ(result.status.code, 2) << result.err;
+    EXPECT_THAT(result.err, HasSubstr("more than the limit of 65536 bytes"));
+    if (json) EXPECT_THAT(result.out, HasSubstr("operation_too_large"));
+  }
+}
+
 }  // namespace
 }  // namespace vsr::test
