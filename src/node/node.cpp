@@ -752,8 +752,13 @@ NodeStatus Runtime::status() const {
   s.commit = replica_.commit_min().value;
   s.checkpoint_op = replica_.checkpoint_op().value;
   s.state_digest = app_->state_digest();
-  for (const auto& peer : peers_) {
-    if (peer && peer->connected()) s.peers_connected += 1;
+  // A peer counts when the link is up both ways: ours to it, and its link to us (a link
+  // that only one side holds carries half the protocol).
+  for (std::size_t i = 0; i < peers_.size(); ++i) {
+    const auto inbound = i < peer_sessions_.size() ? peer_sessions_[i].lock() : nullptr;
+    if (peers_[i] && peers_[i]->connected() && inbound && !inbound->closed()) {
+      s.peers_connected += 1;
+    }
   }
   s.rejected_messages = replica_.counters().rejected_messages + rejected_;
   s.waiting_for = replica_.waiting_for();

@@ -186,5 +186,29 @@ TEST_F(PartitionTest, AReplicaBehindABlackHoleRejoinsWhenThePathHeals) {
   EXPECT_EQ(balance("kim"), "22\n");
 }
 
+// `peers_connected` counts a peer only when the link is up both ways. With n2's own links
+// to n0 and n1 cut (proxies 0 and 1 carry them) while theirs to n2 still work, n0 and n1 see
+// one peer each, not two; once healed, two again.
+TEST_F(PartitionTest, APeerReachedOnlyOneWayIsNotCountedAsConnected) {
+  auto peers_of = [&](int i) {
+    Json s = status();
+    if (!s.contains("nodes")) return -1;
+    const Json& n = s["nodes"][static_cast<std::size_t>(i)];
+    return n.value("reachable", false) ? n.value("peers_connected", -1) : -1;
+  };
+  proxies_[0]->set_cut(true);
+  proxies_[1]->set_cut(true);
+  EXPECT_TRUE(eventually([&] { return peers_of(0) == 1 && peers_of(1) == 1; }, 15s))
+      << status().dump();
+  proxies_[0]->set_cut(false);
+  proxies_[1]->set_cut(false);
+  EXPECT_TRUE(eventually(
+      [&] {
+        return reachable_and_connected({0, 1, 2});
+      },
+      20s))
+      << status().dump() << logs();
+}
+
 }  // namespace
 }  // namespace vsr::test
