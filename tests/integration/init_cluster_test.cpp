@@ -484,7 +484,9 @@ TEST_F(InitCluster, AnOversizedOperationIsRefusedBeforeItIsSentWithExit2) {
     EXPECT_FALSE(result.timed_out);
     EXPECT_EQ(result.status.code, 2) << result.err;
     EXPECT_THAT(result.err, HasSubstr("more than the limit of 65536 bytes"));
-    if (json) EXPECT_THAT(result.out, HasSubstr("operation_too_large"));
+    if (json) {
+      EXPECT_THAT(result.out, HasSubstr("operation_too_large"));
+    }
   }
 }
 
