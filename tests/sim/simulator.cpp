@@ -1038,10 +1038,21 @@ void Simulator::restart(std::uint32_t r, const std::set<std::uint64_t>& corrupt_
 }
 
 bool Simulator::holds_metadata_files(std::uint32_t r) const {
-  for (const auto& [name, bytes] : nodes_[r].env->durable_files(dir_of(r))) {
-    if (name.starts_with("metadata.")) return true;
+  // What a copy of its durable files would load: a faulty replica's copies may all be
+  // damaged (R=16 seed 153727 of the long sweep restored from such a replica).
+  storage::MemoryEnv copy;
+  const std::string dir = dir_of(r);
+  VSR_ASSERT(copy.create_dir(dir).ok());
+  bool any = false;
+  for (const auto& [name, bytes] : nodes_[r].env->durable_files(dir)) {
+    if (!name.starts_with("metadata.")) continue;
+    copy.set_file(storage::join(dir, name), bytes);
+    any = true;
   }
-  return false;
+  if (!any) return false;
+  storage::MetadataStore store(copy, dir);
+  auto loaded = store.load();
+  return loaded && loaded->newest.has_value();
 }
 
 bool Simulator::has_metadata(std::uint32_t r) const {

@@ -295,7 +295,7 @@ class Simulator {
   /// Whether `replica`'s disk holds the core's metadata (a crash now would leave it knowing
   /// what it voted for; its first metadata write may still be in flight).
   bool holds_core_metadata(std::uint32_t replica) const;
-  /// Whether `replica`'s disk durably holds a metadata copy (a restore can copy it).
+  /// Whether `replica`'s disk durably holds a valid metadata copy (a restore can copy it).
   bool holds_metadata_files(std::uint32_t replica) const;
   /// `vsr recover-node`: replaces the files of the down `replica` with the durable files of
   /// `source` (as stale as the source is), rewrites the metadata copies with the replica's
