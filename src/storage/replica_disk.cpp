@@ -132,14 +132,21 @@ std::optional<std::string> ReplicaDisk::damage_without_peers() const {
       ". A cluster of one replica has no peer to repair it from, and the op may have been "
       "acknowledged to a client, so the node does not start rather than lose it. Restore the "
       "node directory from a backup";
-  // The one case an operator may choose to give up: a single damaged op that is the last
-  // one in the WAL and above the durable commit point (else recovery reports it missing).
-  if (damaged_.size() == 1 && first.status == RecordStatus::corrupt && first.op == wal.head_op() &&
-      first.op > recovered_commit_ && at) {
+  // The one case an operator may choose to give up: one damaged region at the end of the
+  // WAL (the ops it could have held are all reported corrupt), above the durable commit
+  // point (else recovery reports them missing).
+  const bool one_region_at_the_end =
+      std::all_of(damaged_.begin(), damaged_.end(),
+                  [](const WalEntry& e) { return e.status == RecordStatus::corrupt; }) &&
+      damaged_.back().op == wal.head_op() && damaged_.back().op - first.op + 1 == damaged_.size();
+  if (one_region_at_the_end && first.op > recovered_commit_ && at) {
+    const std::string ops = damaged_.size() == 1
+                                ? fmt::format("op {}", first.op)
+                                : fmt::format("ops {} to {}", first.op, damaged_.back().op);
     text += fmt::format(
-        "; or, to accept losing op {} (and any reply a client got for it), cut it off with "
-        "`truncate -s {} {}` and start again",
-        first.op, at->offset, join(dir_, at->segment));
+        "; or, to accept losing {} (and any reply a client got for them), cut the WAL there "
+        "with `truncate -s {} {}` and start again",
+        ops, at->offset, join(dir_, at->segment));
   }
   return text + ".";
 }

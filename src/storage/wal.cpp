@@ -222,8 +222,9 @@ Status Wal::absorb(std::size_t index, std::string_view data, bool tail_may_tear,
   const bool has_next = index + 1 < segments_.size();
   const std::uint64_t hi =
       has_next ? segments_[index + 1].first_op - 1 : (tail_may_tear ? op_max : durable_op_);
-  // A region of n bytes cannot have held more records than n / (smallest record size): ops
-  // past that were never in it, so they are missing, not corrupt.
+  // A region of n bytes cannot have held more whole records than n / (smallest record
+  // size), and a damaged region stood for at least one op: ops past that were never in it,
+  // so they are missing, not corrupt.
   const std::size_t record_min = format::record_size(1, 0);
 
   auto place = [&](std::uint64_t op, const Slot& value) {
@@ -234,7 +235,8 @@ Status Wal::absorb(std::size_t index, std::string_view data, bool tail_may_tear,
   auto mark_damaged = [&](std::uint64_t from, std::uint64_t to, std::size_t begin, std::size_t end,
                           Damage damage) {
     if (from > to) return;  // junk that stood for no op
-    to = std::min<std::uint64_t>(to, from + (end - begin) / record_min);
+    to = std::min<std::uint64_t>(to,
+                                 from + std::max<std::size_t>(1, (end - begin) / record_min) - 1);
     place(from, Slot{RecordStatus::corrupt, damage, seg.first_op, begin, end - begin, {}, {}});
     for (std::uint64_t op = from + 1; op <= to; ++op) {
       place(op, Slot{RecordStatus::corrupt, Damage::framing, seg.first_op, end, 0, {}, {}});
@@ -283,10 +285,13 @@ Status Wal::absorb(std::size_t index, std::string_view data, bool tail_may_tear,
   if (bad_start && tail_may_tear && is_torn_write(data.substr(*bad_start), expect)) {
     if (out != nullptr) out->bad_tail = *bad_start;
   } else if (bad_start && tail_may_tear) {
-    // Damage at the very end that a crash cannot have left: a record was written whole
-    // here and went bad afterwards, so it may have been acknowledged. It is the next op,
-    // reported corrupt (repaired from a peer, never a nack), and its bytes stay.
-    mark_damaged(expect, expect, *bad_start, data.size(), bad_damage);
+    // Damage at the very end that a crash cannot have left: records were written whole
+    // here and went bad afterwards, so they may have been acknowledged. As many ops as the
+    // damaged bytes could hold, from the next one, are reported corrupt (repaired from a
+    // peer, never a nack; the others nack those that never existed), and the bytes stay.
+    // Reporting only the next op let bad sectors over several records turn the later ones
+    // into nacks (long sweep, R=9 seed 141976).
+    mark_damaged(expect, hi, *bad_start, data.size(), bad_damage);
   } else if (bad_start) {
     mark_damaged(expect, hi, *bad_start, data.size(), bad_damage);
   }

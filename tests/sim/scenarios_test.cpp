@@ -201,7 +201,9 @@ TEST(SimScenario, RestartLastWalRecordFlippedNeverCommittedIsTruncatedR3) {
   sim.restart(1);
   ASSERT_TRUE(sim.run_until(sim.now() + 1000));
   EXPECT_EQ(sim.replica(1).status(), core::Status::view_change);
-  EXPECT_EQ(sim.replica(1).op().value, op) << "the corrupt slot is kept while unknown";
+  // The damaged bytes at the end could have held more than one record: every op they could
+  // have held is corrupt, none is forgotten.
+  EXPECT_GE(sim.replica(1).op().value, op) << "the corrupt slot is kept while unknown";
   sim.restart(0);
   sim.set_client_active(0, true);
   finish(sim);

@@ -202,6 +202,17 @@ constexpr Regression kRegressionSeeds[] = {
     // A replica that went down while still asking counted as having metadata, so a restore
     // took the damage to f + 1 at birth (liveness).
     {116586, 11},
+    // With storage faults: a crash before the first metadata write was durable left an R=2
+    // cluster without a voter (liveness); media faults while a replica was still being born
+    // took the damage past f (liveness); restores from a replica whose metadata copies were
+    // all damaged (the run failed); SAFETY: bad sectors over several records at the end of a
+    // primary's WAL turned all but the first into nacks, and a view change truncated an
+    // executed op (invariant i).
+    {102689, 2},
+    {107429, 6},
+    {153727, 16},
+    {180588, 13},
+    {141976, 9},
 };
 
 TEST(SimSweep, RegressionSeeds) {
