@@ -132,20 +132,27 @@ class HostileNetworkTest : public ::testing::Test {
     return p < 0 ? 0 : p;
   }
 
+  /// Floods the primary with `connections` connections that each send one byte, runs
+  /// twenty_adds_succeed during the flood, and expects the node to be the same process
+  /// still. Returns the node's log.
+  std::string slowloris(std::size_t connections, const std::string& account) {
+    const int target = primary_or_first();
+    const pid_t pid = cluster_.node(target)->pid();
+    Flood flood;
+    EXPECT_GE(flood.open(cluster_.port(target), connections, "1"), connections * 9 / 10);
+    twenty_adds_succeed(account);
+    EXPECT_FALSE(cluster_.node(target)->wait_for(0ms).has_value()) << "the node exited";
+    EXPECT_EQ(cluster_.node(target)->pid(), pid);
+    return cluster_.node(target)->stderr_text();
+  }
+
   cluster::LocalCluster cluster_;
 };
 
 TEST_F(HostileNetworkTest, ASlowlorisOf1100ConnectionsDoesNotKeepClientsOut) {
   ASSERT_TRUE(cluster_.start_all()) << cluster_.logs();
-  const int target = primary_or_first();
-  const pid_t pid = cluster_.node(target)->pid();
   raise_own_descriptor_limit(4096);
-  Flood flood;
-  EXPECT_GE(flood.open(cluster_.port(target), 1100, "1"), 1000u);
-  twenty_adds_succeed("slowloris-1100");
-  EXPECT_FALSE(cluster_.node(target)->wait_for(0ms).has_value()) << "the node exited";
-  EXPECT_EQ(cluster_.node(target)->pid(), pid);
-  const std::string log = cluster_.node(target)->stderr_text();
+  const std::string log = slowloris(1100, "slowloris-1100");
   EXPECT_NE(log.find("not yet authenticated (the limit)"), std::string::npos) << log;
 }
 
@@ -154,26 +161,13 @@ TEST_F(HostileNetworkTest, ASlowlorisOf10000ConnectionsDoesNotKeepClientsOut) {
     GTEST_SKIP() << "this process may not open 10,000 sockets (RLIMIT_NOFILE hard limit)";
   }
   ASSERT_TRUE(cluster_.start_all()) << cluster_.logs();
-  const int target = primary_or_first();
-  const pid_t pid = cluster_.node(target)->pid();
-  Flood flood;
-  EXPECT_GE(flood.open(cluster_.port(target), 10000, "1"), 9000u);
-  twenty_adds_succeed("slowloris-10000");
-  EXPECT_FALSE(cluster_.node(target)->wait_for(0ms).has_value()) << "the node exited";
-  EXPECT_EQ(cluster_.node(target)->pid(), pid);
+  slowloris(10000, "slowloris-10000");
 }
 
 TEST_F(HostileNetworkTest, ASlowlorisAgainstNodesLimitedTo1024DescriptorsDoesNotKillThem) {
   ASSERT_TRUE(cluster_.start_all_limited(1024)) << cluster_.logs();
-  const int target = primary_or_first();
-  const pid_t pid = cluster_.node(target)->pid();
   raise_own_descriptor_limit(4096);
-  Flood flood;
-  EXPECT_GE(flood.open(cluster_.port(target), 1100, "1"), 1000u);
-  twenty_adds_succeed("slowloris-1024");
-  EXPECT_FALSE(cluster_.node(target)->wait_for(0ms).has_value()) << "the node exited";
-  EXPECT_EQ(cluster_.node(target)->pid(), pid);
-  const std::string log = cluster_.node(target)->stderr_text();
+  const std::string log = slowloris(1100, "slowloris-1024");
   EXPECT_EQ(log.find("Too many open files"), std::string::npos) << log.substr(0, 20000);
   EXPECT_NE(log.find("1024 file descriptors"), std::string::npos) << log.substr(0, 4000);
 }

@@ -395,17 +395,7 @@ SimResult Simulator::run() {
     for (const Client& c : clients_) {
       open += options_.requests_per_client - std::min(c.completed, options_.requests_per_client);
     }
-    std::string states;
-    for (std::uint32_t r = 0; r < options_.replicas; ++r) {
-      if (!is_up(r)) {
-        states += fmt::format(" r{}=down", r);
-        continue;
-      }
-      const core::Replica& x = replica(r);
-      states += fmt::format(" r{}={}/v{}/lv{}/op{}/c{}-{}", r, core::to_string(x.status()),
-                            x.view().value, x.log_view().value, x.op().value, x.commit_min().value,
-                            x.commit_max().value);
-    }
+    std::string states = replica_states();
     for (const Client& c : clients_) {
       if (c.outstanding || c.completed < options_.requests_per_client) {
         states +=
@@ -424,18 +414,11 @@ SimResult Simulator::run() {
     const std::uint64_t converge_end = now_ + options_.liveness_ticks;
     while (result_.ok && now_ < converge_end && !converged()) step();
     if (result_.ok && !converged()) {
-      std::string states;
-      for (std::uint32_t r = 0; r < options_.replicas; ++r) {
-        const core::Replica& x = replica(r);
-        states += fmt::format(" r{}={}/v{}/lv{}/op{}/c{}-{}", r, core::to_string(x.status()),
-                              x.view().value, x.log_view().value, x.op().value,
-                              x.commit_min().value, x.commit_max().value);
-      }
       fail(fmt::format("(d) liveness: replicas did not converge after the clients finished;{}",
-                       states));
+                       replica_states()));
       if (options_.verbose) {
         for (std::uint32_t r = 0; r < options_.replicas; ++r) {
-          fmt::print("{}", replica(r).debug_log(12));
+          if (is_up(r)) fmt::print("{}", replica(r).debug_log(12));
         }
       }
     }
