@@ -75,6 +75,12 @@ void Replica::repair_tick(bool force) {
   if (!new_primary && !backup) return;
   last_repair_ = now_;
   verify_chain();
+  if (const Slot* head = slot_at(op_);
+      backup && op_ > commit_max_ && head != nullptr && is_phantom(*head)) {
+    // Nothing names our head: perhaps the end of a damaged WAL that held no op. Only a
+    // StartView that answers this incarnation may drop it (drop_phantom_slots).
+    request_start_view(view_);
+  }
 
   // Bodies we know the checksum of, oldest first, a few per round.
   std::uint32_t sent = 0;

@@ -454,6 +454,7 @@ void Replica::on_start_view(const StartView& m) {
   if (m.view == view_ && status_ == Status::normal) {
     if (m.replica == primary_of(view_) && primary_of(view_) != self_) {
       last_primary_contact_ = now_;
+      if (m.nonce != 0 && m.nonce == request_start_view_nonce_) drop_phantom_slots(m);
       advance_commit_max(m.commit);
     }
     return;  // already installed
@@ -493,6 +494,37 @@ void Replica::on_start_view(const StartView& m) {
   write_metadata();
   last_primary_contact_ = now_;
   primary_timeout_jitter_ = jitter();
+  verify_chain();
+  repair_tick(true);
+  execute_committed();
+}
+
+bool Replica::is_phantom(const Slot& slot) {
+  return slot.corrupt && !slot.header && !slot.checksum && !slot.body;
+}
+
+void Replica::drop_phantom_slots(const StartView& m) {
+  // The answer to this incarnation's own request, so made after it restarted: the primary,
+  // normal in this view ever since it started it, held then every op that anyone
+  // acknowledged in this view, so an op above its head was never acknowledged here.
+  // Unreadable slots above it that nothing names (no header or checksum learned in this
+  // incarnation, which would come from the primary's log) are the end of a damaged WAL that
+  // held no op: they go, or the chain could never be verified from them. Slots learned in
+  // this incarnation stay, even above a delayed answer's head.
+  Op top = op_;
+  while (top > m.op && top > commit_min_) {
+    const Slot* slot = slot_at(top);
+    if (slot == nullptr || !is_phantom(*slot)) break;
+    top = prev(top);
+  }
+  if (top < op_) {
+    counters_.phantom_slots_dropped += op_.value - top.value;
+    truncate_after(top);
+  }
+  // The primary's log is this view's canonical log: its headers fill ours.
+  for (const PrepareHeader& h : m.headers) {
+    if (h.op > commit_min_ && h.op <= op_) install_canonical(h.op, h.checksum, h);
+  }
   verify_chain();
   repair_tick(true);
   execute_committed();

@@ -84,6 +84,7 @@ constexpr std::pair<std::uint64_t Coverage::*, std::uint64_t core::Counters::*> 
     {&Coverage::start_views_refused, &core::Counters::start_views_refused},
     {&Coverage::rejoins, &core::Counters::rejoins},
     {&Coverage::rejoin_floors_cleared, &core::Counters::rejoin_floors_cleared},
+    {&Coverage::phantom_slots_dropped, &core::Counters::phantom_slots_dropped},
 };
 
 std::uint64_t digest_of(const app::StateMachine& app, const core::ClientTable& table) {
@@ -173,6 +174,7 @@ const std::vector<std::pair<const char*, std::uint64_t Coverage::*>>& Coverage::
       {"start_views_refused", &Coverage::start_views_refused},
       {"rejoins", &Coverage::rejoins},
       {"rejoin_floors_cleared", &Coverage::rejoin_floors_cleared},
+      {"phantom_slots_dropped", &Coverage::phantom_slots_dropped},
       {"nack_entries", &Coverage::nack_entries},
       {"corrupt_entries_not_nacked", &Coverage::corrupt_entries_not_nacked},
       {"commits_around_faults", &Coverage::commits_around_faults},

@@ -222,6 +222,7 @@ struct Coverage {
   std::uint64_t start_views_refused = 0;
   std::uint64_t rejoins = 0;
   std::uint64_t rejoin_floors_cleared = 0;
+  std::uint64_t phantom_slots_dropped = 0;
   // Protocol paths the simulator sees in the messages (the core has no counter for them):
   // DoViewChange entries that tell a new primary "missing" (nacks), or "corrupt" (never a
   // nack); ops beyond a sender's head are nacks too and are not counted here.

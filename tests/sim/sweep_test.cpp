@@ -213,6 +213,11 @@ constexpr Regression kRegressionSeeds[] = {
     {153727, 16},
     {180588, 13},
     {141976, 9},
+    // Unreadable slots at the end of a backup's WAL, above its primary's head, kept it from
+    // verifying its chain: it never caught up once the clients stopped (liveness, checker d).
+    {126503, 8},
+    {103478, 7},
+    {151978, 11},
 };
 
 TEST(SimSweep, RegressionSeeds) {

@@ -65,6 +65,9 @@ struct Counters {
   std::uint64_t start_views_refused = 0;  ///< stale, or not for a recovering replica's floor
   std::uint64_t rejoins = 0;              ///< a recovering replica installed a StartView
   std::uint64_t rejoin_floors_cleared = 0;
+  /// Unreadable slots above the primary's head, from damage at the end of the WAL, dropped
+  /// on the primary's fresh StartView (Replica::drop_phantom_slots).
+  std::uint64_t phantom_slots_dropped = 0;
 };
 
 /// Why a view change started (Counters).
@@ -252,6 +255,8 @@ class Replica {
   StartView make_start_view() const;
   void install_headers(const std::vector<PrepareHeader>& headers, Op op);
   void truncate_after(Op op);
+  static bool is_phantom(const Slot& slot);
+  void drop_phantom_slots(const StartView& m);
   void install_canonical(Op op, const Checksum& checksum,
                          const std::optional<PrepareHeader>& header);
 

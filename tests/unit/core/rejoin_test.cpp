@@ -9,6 +9,9 @@
 //    restarts, until their bodies are durable (#12, finding 3);
 //  - a recovering replica whose floor is above the cluster's view pushes the cluster up to
 //    it (#12, finding 2);
+//  - a backup drops the unreadable slots at the end of its WAL that lie above its
+//    primary's head, but only on a StartView that answers its own request, so made after
+//    it restarted (the long sweep's phantom-slot liveness class);
 //  - view-change timeouts back off.
 
 #include <gtest/gtest.h>
@@ -314,6 +317,87 @@ TEST(CoreRejoin, InjectedBugNeverPushesTheFloor) {
     r.tick(0);
     EXPECT_TRUE(of<StartViewChange>(sync(r)).empty());
   }
+}
+
+/// Replica 1, a backup of view 0 restarted from a WAL of ops 1..3 (intact) and 4..5 (damaged
+/// at the end, unreadable: storage reports every op the bytes could hold as corrupt, and
+/// none of these held one). Returns the nonce of the RequestStartView its repair sends to
+/// the primary because nothing names its head.
+std::uint64_t open_with_phantom_tail(Replica& r, const std::vector<Prepare>& prepares) {
+  DurableState state;
+  state.metadata = Metadata{};  // view 0, normal in it (log_view 0)
+  for (const Prepare& p : prepares) {
+    state.wal.push_back(
+        WalEntry{p.header.op, WalEntryState::intact, make_bytes(encode(kCluster, Message{p}))});
+  }
+  state.wal.push_back(WalEntry{Op{4}, WalEntryState::corrupt, nullptr});
+  state.wal.push_back(WalEntry{Op{5}, WalEntryState::corrupt, nullptr});
+  r.open(state);
+  EXPECT_EQ(r.status(), Status::normal);
+  EXPECT_EQ(r.op(), Op{5});
+  std::uint64_t nonce = 0;
+  for (int i = 0; i < 200 && nonce == 0; ++i) {
+    r.tick(0);
+    for (const testing::Sent& s : sync(r)) {
+      const auto* rsv = std::get_if<RequestStartView>(&s.message);
+      if (rsv == nullptr) continue;
+      EXPECT_EQ(s.to, ReplicaIndex{0});
+      EXPECT_EQ(rsv->view, View{0});
+      nonce = rsv->nonce;
+    }
+  }
+  EXPECT_NE(nonce, 0u) << "a backup whose head nothing names never asked the primary";
+  return nonce;
+}
+
+// The liveness class the long sweep found (R = 7 seed 103478): unreadable slots above the
+// primary's head kept a backup from verifying its chain, so it never caught up.
+TEST(CoreRejoin, ABackupDropsUnreadableSlotsAboveTheHeadOfItsPrimarysFreshStartView) {
+  const auto prepares = chain(3, View{0});
+  NullApp app;
+  Replica r(options(), ReplicaIndex{1}, app, 1);
+  const std::uint64_t nonce = open_with_phantom_tail(r, prepares);
+
+  // Made before this incarnation asked (another nonce, or none): its head may be below ops
+  // that an earlier life acknowledged, so it drops nothing.
+  r.on_message(Message{start_view(View{0}, prepares, 3, nonce + 1)});
+  r.on_message(Message{start_view(View{0}, prepares, 3)});
+  EXPECT_EQ(r.op(), Op{5});
+
+  r.on_message(Message{start_view(View{0}, prepares, 3, nonce)});
+  EXPECT_EQ(r.status(), Status::normal);
+  EXPECT_EQ(r.op(), Op{3});
+  EXPECT_EQ(r.counters().phantom_slots_dropped, 2u);
+  // Their WAL entries go too, so nothing is appended above a hole.
+  const std::vector<Effect> effects = r.take_effects();
+  EXPECT_TRUE(std::any_of(effects.begin(), effects.end(), [](const Effect& e) {
+    const auto* t = std::get_if<TruncateWal>(&e);
+    return t != nullptr && t->op == Op{3};
+  }));
+}
+
+TEST(CoreRejoin, SlotsLearnedInThisIncarnationSurviveADelayedAnswer) {
+  const auto prepares = chain(5, View{0});
+  const std::vector<Prepare> first(prepares.begin(), prepares.begin() + 3);
+  NullApp app;
+  Replica r(options(), ReplicaIndex{1}, app, 1);
+  const std::uint64_t nonce = open_with_phantom_tail(r, first);
+
+  // The primary's prepare of op 4 arrives (and is acknowledged) before its answer, which it
+  // made while its head was op 3.
+  r.on_message(Message{prepares[3]});
+  sync(r);
+  r.on_message(Message{start_view(View{0}, first, 3, nonce)});
+  EXPECT_EQ(r.op(), Op{4}) << "only the unreadable slot above op 4 goes";
+  EXPECT_EQ(r.counters().phantom_slots_dropped, 1u);
+
+  // A slot whose op the primary's head covers is never dropped, readable or not.
+  NullApp app2;
+  Replica covered(options(), ReplicaIndex{1}, app2, 2);
+  const std::uint64_t nonce2 = open_with_phantom_tail(covered, first);
+  covered.on_message(Message{start_view(View{0}, prepares, 5, nonce2)});
+  EXPECT_EQ(covered.op(), Op{5});
+  EXPECT_EQ(covered.counters().phantom_slots_dropped, 0u);
 }
 
 TEST(CoreViewChange, TimeoutsBackOffWhileViewChangesFail) {
