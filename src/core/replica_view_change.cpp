@@ -445,16 +445,34 @@ bool Replica::start_view_acceptable(const StartView& m) const {
       if (options_.bug == InjectedBug::rejoin_stale_start_view) {
         return m.view >= voted_view_ && m.view >= log_view_;
       }
-      return m.view >= voted_view_ && (m.view > log_view_ || (m.view == log_view_ && m.op >= op_));
+      // Above its head there may be only unreadable slots that nothing names, from damage
+      // at the end of the WAL (drop_phantom_slots): a StartView that answers this
+      // incarnation's own request covers every op an earlier life acknowledged, so those
+      // held none.
+      return m.view >= voted_view_ &&
+             (m.view > log_view_ ||
+              (m.view == log_view_ &&
+               (m.op >= op_ || (answers_own_request(m) && only_phantoms_above(m.op)))));
   }
   return false;
+}
+
+bool Replica::answers_own_request(const StartView& m) const {
+  return m.nonce != 0 && m.nonce == request_start_view_nonce_;
+}
+
+bool Replica::only_phantoms_above(Op op) const {
+  for (auto it = log_.upper_bound(op.value); it != log_.end(); ++it) {
+    if (!is_phantom(it->second)) return false;
+  }
+  return true;
 }
 
 void Replica::on_start_view(const StartView& m) {
   if (m.view == view_ && status_ == Status::normal) {
     if (m.replica == primary_of(view_) && primary_of(view_) != self_) {
       last_primary_contact_ = now_;
-      if (m.nonce != 0 && m.nonce == request_start_view_nonce_) drop_phantom_slots(m);
+      if (answers_own_request(m)) drop_phantom_slots(m);
       advance_commit_max(m.commit);
     }
     return;  // already installed
@@ -462,7 +480,18 @@ void Replica::on_start_view(const StartView& m) {
   if (!start_view_acceptable(m)) {
     counters_.dropped_messages += 1;
     counters_.start_views_refused += 1;
+    if (status_ == Status::view_change && m.view == log_view_ && m.view >= voted_view_ &&
+        m.replica == primary_of(m.view) && m.op < op_ && m.op >= commit_min_ &&
+        only_phantoms_above(m.op) && now_ - last_rsv_sent_ >= options_.repair_retry_ticks) {
+      // Our own log_view's StartView ends below our head only by unreadable slots: ask its
+      // primary for one that answers this incarnation (then it is acceptable).
+      last_rsv_sent_ = now_;
+      send(m.replica, Message{RequestStartView{m.view, self_, request_start_view_nonce_}});
+    }
     return;
+  }
+  if (status_ == Status::view_change && m.view == log_view_ && op_ > m.op) {
+    counters_.phantom_slots_dropped += op_.value - m.op.value;  // installing truncates them
   }
   // Every op a recovering replica holds only as a header (installed below) may have been
   // acknowledged by its earlier life: it never nacks them until their bodies are durable

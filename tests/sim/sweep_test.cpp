@@ -218,6 +218,9 @@ constexpr Regression kRegressionSeeds[] = {
     {126503, 8},
     {103478, 7},
     {151978, 11},
+    // The same slots kept a replica that had left its view alone from rejoining it: the
+    // view's StartView ended below its head (liveness, checker d).
+    {160287, 16},
 };
 
 TEST(SimSweep, RegressionSeeds) {

@@ -256,6 +256,8 @@ class Replica {
   void install_headers(const std::vector<PrepareHeader>& headers, Op op);
   void truncate_after(Op op);
   static bool is_phantom(const Slot& slot);
+  bool only_phantoms_above(Op op) const;
+  bool answers_own_request(const StartView& m) const;
   void drop_phantom_slots(const StartView& m);
   void install_canonical(Op op, const Checksum& checksum,
                          const std::optional<PrepareHeader>& header);

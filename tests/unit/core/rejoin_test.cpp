@@ -400,6 +400,42 @@ TEST(CoreRejoin, SlotsLearnedInThisIncarnationSurviveADelayedAnswer) {
   EXPECT_EQ(covered.counters().phantom_slots_dropped, 0u);
 }
 
+// The same class in a view change (R = 16 seed 160287): a backup with such slots that left
+// its view alone refused its log_view's StartView, which ends below its head, and climbed
+// views alone for good.
+TEST(CoreRejoin, AReplicaChangingViewsRejoinsItsLogViewAboveUnreadableSlotsOnlyWhenAsked) {
+  const auto prepares = chain(3, View{0});
+  NullApp app;
+  Replica r(options(), ReplicaIndex{1}, app, 1);
+  const std::uint64_t nonce = open_with_phantom_tail(r, prepares);
+  tick_until(r, Status::view_change);
+  sync(r);
+  ASSERT_EQ(r.log_view(), View{0});
+  ASSERT_GT(r.view(), View{0});
+
+  // The primary of view 0 answers a StartViewChange with its StartView (no nonce): it is
+  // refused, and the replica asks that primary for one that answers it.
+  std::uint64_t asked = 0;
+  for (int i = 0; i < 200 && asked == 0; ++i) {
+    r.on_message(Message{start_view(View{0}, prepares, 3)});
+    for (const testing::Sent& sent : sync(r)) {
+      const auto* rsv = std::get_if<RequestStartView>(&sent.message);
+      if (rsv == nullptr || rsv->view != View{0}) continue;
+      EXPECT_EQ(sent.to, ReplicaIndex{0});
+      asked = rsv->nonce;
+    }
+    r.tick(0);
+  }
+  EXPECT_EQ(asked, nonce);
+  EXPECT_EQ(r.status(), Status::view_change);
+  EXPECT_EQ(r.op(), Op{5});
+
+  r.on_message(Message{start_view(View{0}, prepares, 3, nonce)});
+  EXPECT_EQ(r.status(), Status::normal);
+  EXPECT_EQ(r.view(), View{0});
+  EXPECT_EQ(r.op(), Op{3});
+}
+
 TEST(CoreViewChange, TimeoutsBackOffWhileViewChangesFail) {
   NullApp app;
   Replica r(options(), ReplicaIndex{1}, app, 1);
