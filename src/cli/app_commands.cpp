@@ -3,9 +3,11 @@
 // client library (vsr/node/client.hpp) and prints the reply with the app's formatters.
 //
 // Client options on every command: --client-id (default: a fresh random id), --request-no
-// (default: the wall clock in microseconds, so successive commands of one client id use
-// increasing numbers), --timeout SECONDS (default 10), --json. Exit codes: 0 success, 1 the
-// app refused (or the request was stale/evicted), 2 usage, 3 outcome unknown, 4 environment.
+// (default: node::default_request_no(), from the wall clock, so successive commands of one
+// client id use increasing numbers), --timeout SECONDS (default 10), --json. Exit codes: 0
+// success, 1 the app refused, 2 usage (and a request number reused with another
+// operation), 3 outcome unknown (no reply, a stale request, an evicted session), 4
+// environment.
 
 #include <charconv>
 #include <cstdint>
@@ -85,7 +87,8 @@ ExitCode run_operation(const GlobalOptions& globals, const ClientOptions& o,
   if (!client_config) {
     return report(exit_code_for(client_config.error().kind), client_config.error().message);
   }
-  node::ClientSession session{o.client_id.empty() ? node::random_client_id() : o.client_id, false};
+  node::ClientSession session{o.client_id.empty() ? node::random_client_id() : o.client_id, false,
+                              core::Op{0}};
   if (session.client_id.size() > core::Options::max_client_id_bytes) {
     return report(ExitCode::usage, fmt::format("--client-id is longer than {} bytes",
                                                core::Options::max_client_id_bytes));
@@ -116,14 +119,35 @@ ExitCode run_operation(const GlobalOptions& globals, const ClientOptions& o,
   const core::Reply& reply = outcome.reply;
   if (reply.status != core::ReplyStatus::ok) {
     const std::string code = core::to_string(reply.status);
-    const std::string message =
-        reply.status == core::ReplyStatus::evicted
-            ? "the client's session is gone (evicted from the client table or never "
-              "registered); use a new --client-id"
-            : "a newer request of this client id was already executed; use a larger "
-              "--request-no";
+    std::string message;
+    ExitCode exit = ExitCode::unknown_outcome;
+    switch (reply.status) {
+      case core::ReplyStatus::request_no_reused:
+        // Definite: this operation did not run under that number.
+        message = fmt::format(
+            "request {} of client id {} already ran another operation; this one was not run. "
+            "Use a new --request-no (or none) for a new operation",
+            request_no.value, session.client_id);
+        exit = ExitCode::usage;
+        break;
+      case core::ReplyStatus::stale_request:
+        message = fmt::format(
+            "a newer request of client id {} was seen, so the outcome of request {} can no "
+            "longer be learned: it may or may not have run. A client id belongs to one "
+            "process at a time",
+            session.client_id, request_no.value);
+        break;
+      case core::ReplyStatus::evicted:
+        message = fmt::format(
+            "the session of client id {} is gone (evicted from the client table, or another "
+            "session of the id): request {} was not run now, but an earlier try may have run",
+            session.client_id, request_no.value);
+        break;
+      case core::ReplyStatus::ok:
+        break;
+    }
     if (o.json) print_error_json(code, message);
-    return report(ExitCode::refused, code + ": " + message);
+    return report(exit, code + ": " + message);
   }
   auto parsed = app::parse_reply(reply.result);
   if (!parsed) {

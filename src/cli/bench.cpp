@@ -51,7 +51,7 @@ struct BenchState {
 net::awaitable<void> bench_client(node::AsyncClient& client, BenchState& state,
                                   const BenchOptions& options, std::size_t index,
                                   asio::steady_timer& finished) {
-  node::ClientSession session{node::random_client_id(), false};
+  node::ClientSession session{node::random_client_id(), false, core::Op{0}};
   const std::string account = fmt::format("bench-{}", index);
   const auto timeout = std::chrono::milliseconds(static_cast<long>(options.timeout_s * 1000));
   std::uint64_t request_no = 1;

@@ -84,6 +84,7 @@ void batch_list(tnet::Encoder& e, const std::vector<BatchRequest>& batch) {
     e.bytes(r.client_id);
     e.integer(as_wire(r.request_no.value));
     e.bytes(r.operation);
+    e.integer(as_wire(r.session.value));
     e.end_list();
   }
   e.end_list();
@@ -99,6 +100,7 @@ struct EncodeVisitor {
     field(e, "client", m.client_id);
     field(e, "request_no", m.request_no.value);
     field(e, "operation", m.operation);
+    field(e, "session", m.session.value);
   }
   void operator()(const Reply& m) {
     (*this)(ReplyFields{m.view, m.replica, m.client_id, m.request_no, m.op, m.status, m.result});
@@ -352,10 +354,14 @@ Result<Message, std::string> decode_request(Reader& r, const DecodeLimits& limit
   m.client_id = std::string(r.bytes("client"));
   m.request_no = RequestNo{r.number("request_no")};
   m.operation = std::string(r.bytes("operation"));
+  m.session = r.op("session");
   if (r.ok() && !valid_client_id(m.client_id)) r.problem("client id must be 1..64 bytes");
   if (r.ok() && m.operation.size() > limits.max_operation_bytes) r.problem("operation too large");
   if (r.ok() && m.request_no.value == 0 && !m.operation.empty()) {
     r.problem("a registration (request_no 0) carries no operation");
+  }
+  if (r.ok() && (m.request_no.value == 0) != (m.session.value == 0)) {
+    r.problem("a registration names no session, and every other request names one");
   }
   if (!r.ok()) return fail(r.error());
   return Message{std::move(m)};
@@ -377,6 +383,8 @@ Result<Message, std::string> decode_reply(Reader& r) {
     m.status = ReplyStatus::stale_request;
   } else if (status == "evicted") {
     m.status = ReplyStatus::evicted;
+  } else if (status == "request_no_reused") {
+    m.status = ReplyStatus::request_no_reused;
   } else {
     return fail(std::string("reply: unknown status"));
   }
@@ -407,14 +415,15 @@ Result<Prepare, std::string> decode_prepare_fields(Reader& r, const DecodeLimits
   }
   m.batch.reserve(batch.size());
   for (tnet::Value item : batch.items()) {
-    if (!item.is_list() || item.size() != 3) return fail(std::string("prepare: bad request"));
-    std::array<tnet::Value, 3> f;
+    if (!item.is_list() || item.size() != 4) return fail(std::string("prepare: bad request"));
+    std::array<tnet::Value, 4> f;
     std::size_t i = 0;
     for (tnet::Value x : item.items()) f[i++] = x;
     BatchRequest req;
     if (!f[0].is_bytes() || !valid_client_id(f[0].bytes()) ||
         !read_u64(f[1], req.request_no.value) || !f[2].is_bytes() ||
-        f[2].bytes().size() > limits.max_operation_bytes) {
+        f[2].bytes().size() > limits.max_operation_bytes || !read_u64(f[3], req.session.value) ||
+        (req.request_no.value == 0) != (req.session.value == 0)) {
       return fail(std::string("prepare: bad request"));
     }
     req.client_id = std::string(f[0].bytes());
@@ -600,6 +609,8 @@ const char* to_string(ReplyStatus status) {
       return "stale_request";
     case ReplyStatus::evicted:
       return "evicted";
+    case ReplyStatus::request_no_reused:
+      return "request_no_reused";
   }
   return "?";
 }
@@ -711,7 +722,10 @@ Result<tnet::Value, std::string> open_message(std::string_view bytes, const Deco
   if (cluster < 0 || static_cast<std::uint64_t>(cluster) != limits.cluster_id) {
     return fail(std::string("message for another cluster"));
   }
-  if (version != protocol_version) return fail(std::string("unknown protocol version"));
+  if (version != protocol_version) {
+    return fail(fmt::format("protocol version {}, but this build speaks version {}", version,
+                            protocol_version));
+  }
   return *value;
 }
 

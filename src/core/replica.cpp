@@ -707,11 +707,19 @@ void Replica::execute_committed() {
   }
 }
 
+Op Replica::named_session(std::string_view client_id, Op session) const {
+  if (options_.bug != InjectedBug::ignore_client_session || session.value == 0) return session;
+  const ClientSession* s = clients_.find(client_id);
+  return s != nullptr ? s->session : session;
+}
+
 void Replica::execute_op(Op op, std::uint64_t timestamp_ms,
                          const std::vector<BatchRequest>& batch) {
   const bool primary = is_primary();
   for (const BatchRequest& req : batch) {
-    ExecuteOutcome outcome = clients_.begin_execute(req.client_id, req.request_no, op);
+    ExecuteOutcome outcome =
+        clients_.begin_execute(req.client_id, named_session(req.client_id, req.session),
+                               req.request_no, req.operation, op);
     if (outcome.evicted_client && primary) {
       // The eviction notice names the op that evicted the session, so that the client can
       // tell it from a notice about an older session of its own (the network duplicates).
@@ -727,11 +735,18 @@ void Replica::execute_op(Op op, std::uint64_t timestamp_ms,
         break;
       case ExecuteOutcome::Kind::duplicate: {
         const ClientSession* s = clients_.find(req.client_id);
-        if (primary && s != nullptr && s->request_no == req.request_no) {
+        if (primary && s != nullptr && req.request_no.value == 0) {
+          send_reply(req.client_id, req.request_no, s->session, ReplyStatus::ok, "");
+        } else if (primary && s != nullptr && s->request_no == req.request_no) {
           send_reply(req.client_id, req.request_no, s->op, ReplyStatus::ok, s->result);
         }
         break;
       }
+      case ExecuteOutcome::Kind::reused:
+        if (primary) {
+          send_reply(req.client_id, req.request_no, Op{0}, ReplyStatus::request_no_reused, "");
+        }
+        break;
       case ExecuteOutcome::Kind::no_session:
         if (primary) send_reply(req.client_id, req.request_no, op, ReplyStatus::evicted, "");
         break;
@@ -742,7 +757,8 @@ void Replica::execute_op(Op op, std::uint64_t timestamp_ms,
         app_.execute(context, req.operation, result);
         counters_.requests_executed += 1;
         if (primary) send_reply(req.client_id, req.request_no, op, ReplyStatus::ok, result);
-        clients_.finish_execute(req.client_id, req.request_no, op, std::move(result));
+        clients_.finish_execute(req.client_id, req.request_no, req.operation, op,
+                                std::move(result));
         break;
       }
     }

@@ -18,9 +18,15 @@ void Replica::on_request(Request m) {
     counters_.dropped_messages += 1;  // clients retry to every replica and find the primary
     return;
   }
-  switch (clients_.classify(m.client_id, m.request_no)) {
+  switch (clients_.classify(m.client_id, named_session(m.client_id, m.session), m.request_no,
+                            m.operation)) {
     case RequestClass::stale:
       send_reply(m.client_id, m.request_no, Op{0}, ReplyStatus::stale_request, "");
+      return;
+    case RequestClass::registered:
+      // The client id has a session: its number answers the registration.
+      send_reply(m.client_id, m.request_no, clients_.find(m.client_id)->session, ReplyStatus::ok,
+                 "");
       return;
     case RequestClass::retry_latest: {
       // At-most-once: the retry of the latest request gets the cached reply.
@@ -28,6 +34,10 @@ void Replica::on_request(Request m) {
       send_reply(m.client_id, m.request_no, s->op, ReplyStatus::ok, s->result);
       return;
     }
+    case RequestClass::reused:
+      // Another operation under the latest number: never the cached reply of the other one.
+      send_reply(m.client_id, m.request_no, Op{0}, ReplyStatus::request_no_reused, "");
+      return;
     case RequestClass::no_session:
       if (inflight_requests_.count(m.client_id) == 0) {
         // No session as of commit_min_: op tells the client how recent this news is.
@@ -98,7 +108,8 @@ void Replica::prepare_batch() {
   p.batch.reserve(count);
   for (std::size_t i = 0; i < count; ++i) {
     Request& r = queue_.front();
-    p.batch.push_back(BatchRequest{std::move(r.client_id), r.request_no, std::move(r.operation)});
+    p.batch.push_back(
+        BatchRequest{std::move(r.client_id), r.request_no, std::move(r.operation), r.session});
     queue_.pop_front();
   }
   seal_prepare(options_.cluster_id, p);

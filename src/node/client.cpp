@@ -32,8 +32,11 @@ std::string random_client_id() {
 
 core::RequestNo default_request_no() {
   const auto now = std::chrono::system_clock::now().time_since_epoch();
-  return core::RequestNo{static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(now).count())};
+  const auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+  std::random_device entropy;
+  // Below 2^63 (a wire integer) until the year 2248.
+  return core::RequestNo{(ms << 20) | (entropy() & 0xfffffu)};
 }
 
 // --- PrimaryTracker -----------------------------------------------------------------------
@@ -224,23 +227,28 @@ void AsyncClient::on_message(Link& l, std::string_view message) {
 awaitable<Outcome> AsyncClient::call(ClientSession& session, core::RequestNo request_no,
                                      std::string operation, Clock::time_point deadline) {
   if (!session.registered) {
-    Outcome registered = co_await exchange(session.client_id, core::RequestNo{0}, {}, deadline);
-    if (!registered.definite() || registered.reply.status == core::ReplyStatus::evicted) {
+    Outcome registered =
+        co_await exchange(session.client_id, core::Op{0}, core::RequestNo{0}, {}, deadline);
+    if (!registered.definite() || registered.reply.status != core::ReplyStatus::ok) {
       co_return registered;
     }
-    session.registered = true;  // ok (new session) or stale_request (it existed)
+    // A new session, or the one this client id already has: its number is the op.
+    session.registered = true;
+    session.session = registered.reply.op;
   }
-  co_return co_await exchange(session.client_id, request_no, std::move(operation), deadline);
+  co_return co_await exchange(session.client_id, session.session, request_no, std::move(operation),
+                              deadline);
 }
 
-awaitable<Outcome> AsyncClient::exchange(const std::string& client_id, core::RequestNo request_no,
-                                         std::string operation, Clock::time_point deadline) {
+awaitable<Outcome> AsyncClient::exchange(const std::string& client_id, core::Op session,
+                                         core::RequestNo request_no, std::string operation,
+                                         Clock::time_point deadline) {
   Outcome outcome;
   if (closed_) {
     outcome.detail = "the client is closed";
     co_return outcome;
   }
-  core::Request request{tracker_.view(), client_id, request_no, std::move(operation)};
+  core::Request request{tracker_.view(), client_id, request_no, std::move(operation), session};
   const net::OutFrame frame = net::make_out_frame(
       core::make_bytes(core::encode(cluster_id_, core::Message{std::move(request)})),
       net::KeyKind::client, keys_.client);

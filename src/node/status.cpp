@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include <fmt/format.h>
+
 #include "vsr/codec/tnetstring.hpp"
 #include "vsr/core/message.hpp"
 
@@ -42,7 +44,10 @@ Result<std::uint64_t, std::string> check_common(tnet::FieldReader& r, std::strin
   if (!r.ok()) return fail(r.error());
   if (k != kind) return fail(std::string(kind) + ": wrong kind");
   if (unwire(cluster) != cluster_id) return fail(std::string(kind) + ": another cluster's id");
-  if (version != core::protocol_version) return fail(std::string(kind) + ": unknown version");
+  if (version != core::protocol_version) {
+    return fail(fmt::format("{}: protocol version {}, but this build speaks version {}", kind,
+                            version, core::protocol_version));
+  }
   return unwire(nonce);
 }
 

@@ -29,7 +29,7 @@ DecodeLimits limits() {
 }
 
 Request request() {
-  return Request{View{3}, client_id, RequestNo{1'234'567}, operation};
+  return Request{View{3}, client_id, RequestNo{1'234'567}, operation, Op{1'234}};
 }
 
 Reply reply() {
@@ -50,7 +50,7 @@ Prepare prepare() {
   p.header.commit = Op{987'653};
   p.header.timestamp_ms = 1'790'000'000'000;
   for (std::size_t i = 0; i < batch_size; ++i) {
-    p.batch.push_back(BatchRequest{client_id, RequestNo{1'000 + i}, operation});
+    p.batch.push_back(BatchRequest{client_id, RequestNo{1'000 + i}, operation, Op{1'234}});
   }
   seal_prepare(cluster, p);
   return p;

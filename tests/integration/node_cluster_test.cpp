@@ -271,7 +271,8 @@ TEST_F(ClusterTest, HostileInputIsRejectedCountedAndTheNodeKeepsServing) {
   ASSERT_TRUE(cluster.ok());
   const net::Keyring keys = node::replica_keyring(*cluster);
   const std::uint64_t id = node::core_cluster_id(cluster->cluster_id);
-  const core::Message request{core::Request{core::View{0}, "hostile", core::RequestNo{0}, ""}};
+  const core::Message request{
+      core::Request{core::View{0}, "hostile", core::RequestNo{0}, "", core::Op{0}}};
   const core::Message commit{core::Commit{core::View{0}, core::ReplicaIndex{0}, core::Op{0}, {}}};
   net::Key wrong = keys.client;
   wrong.bytes[0] ^= 1;

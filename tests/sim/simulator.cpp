@@ -52,6 +52,8 @@ const char* bug_name(core::InjectedBug bug) {
       return "minority_quorum_for_even_sizes";
     case core::InjectedBug::corrupt_tail_is_torn:
       return "corrupt_tail_is_torn";
+    case core::InjectedBug::ignore_client_session:
+      return "ignore_client_session";
   }
   return "?";
 }
@@ -147,6 +149,8 @@ const std::vector<std::pair<const char*, std::uint64_t Coverage::*>>& Coverage::
       {"partitions", &Coverage::partitions},
       {"client_partitions", &Coverage::client_partitions},
       {"client_crashes", &Coverage::client_crashes},
+      {"same_id_sessions", &Coverage::same_id_sessions},
+      {"session_replays", &Coverage::session_replays},
       {"pauses", &Coverage::pauses},
       {"paused_messages_lost", &Coverage::paused_messages_lost},
       {"slow_disks", &Coverage::slow_disks},
@@ -1483,6 +1487,8 @@ void Simulator::crash_client(std::uint32_t index, std::uint64_t down_ticks) {
   c.generation += 1;
   c.id = fmt::format("client-{}.{}", index, c.generation);
   c.request_no = 0;
+  c.sent_session = 0;
+  c.replay = nullptr;
   c.registered = false;
   c.outstanding = false;
   c.down_until = now_ + down_ticks;
@@ -1555,7 +1561,10 @@ void Simulator::client_tick(Client& c, std::uint32_t index) {
 }
 
 void Simulator::client_send(Client& c, std::uint32_t index, bool broadcast) {
-  core::Request request{core::View{c.view_hint}, c.id, core::RequestNo{c.request_no}, c.operation};
+  const core::Op session{c.request_no == 0 ? 0 : c.registered_op};
+  if (session.value != 0) c.sent_session = session.value;
+  core::Request request{core::View{c.view_hint}, c.id, core::RequestNo{c.request_no}, c.operation,
+                        session};
   core::Bytes bytes =
       core::make_bytes(core::encode(options_.core.cluster_id, core::Message{request}));
   const std::uint32_t from = options_.replicas + index;
@@ -1587,17 +1596,35 @@ void Simulator::on_client_message(std::uint32_t index, const core::Bytes& bytes)
     // The session is gone: re-register. An outstanding request's outcome is unknown. A
     // notice about an older session (op <= our registration op) is a stale duplicate.
     if (c.registered && reply.op.value <= c.registered_op) return;
+    // About this session only: the eviction notice (request 0), or the answer to the
+    // request it waits for. Any other is about a request of an earlier session of this id
+    // (a replay, or a late retry).
+    const bool ours =
+        reply.request_no.value == 0 || (c.outstanding && reply.request_no.value == expected_no);
+    if (!ours) return;
     if (c.registered || (c.outstanding && reply.request_no.value == expected_no)) {
       if (c.outstanding && c.registered) c.completed += 1;
-      // A client whose session was evicted starts a new session under a new client id:
-      // re-registering the old id would let a retry of an old request still in the network
-      // execute a second time (TigerBeetle's client-session notes).
-      c.generation += 1;
-      c.id = fmt::format("client-{}.{}", index, c.generation);
-      c.request_no = 0;
       c.registered = false;
       c.outstanding = false;
       c.next_at = now_ + 1;
+      if (prng_.chance(1, 2)) {
+        // A new session of the same client id: its numbering goes on, and every request of
+        // the earlier session still in the network names that session, so none of them can
+        // execute again. Half the time the client replays its last request of that session.
+        result_.coverage.same_id_sessions += 1;
+        c.replay = nullptr;
+        if (c.sent_session != 0 && prng_.chance(1, 2)) {
+          const core::Request last{core::View{c.view_hint}, c.id, core::RequestNo{c.request_no},
+                                   c.operation, core::Op{c.sent_session}};
+          c.replay = core::make_bytes(core::encode(options_.core.cluster_id, core::Message{last}));
+        }
+      } else {
+        c.generation += 1;
+        c.id = fmt::format("client-{}.{}", index, c.generation);
+        c.request_no = 0;
+        c.sent_session = 0;
+        c.replay = nullptr;
+      }
     }
     return;
   }
@@ -1610,6 +1637,12 @@ void Simulator::on_client_message(std::uint32_t index, const core::Bytes& bytes)
   if (expected_no == 0) {
     c.registered = true;
     c.registered_op = reply.op.value;
+    if (c.replay) {
+      const std::uint32_t from = options_.replicas + index;
+      for (std::uint32_t r = 0; r < options_.replicas; ++r) send_packet(from, r, c.replay);
+      c.replay = nullptr;
+      result_.coverage.session_replays += 1;
+    }
   } else {
     c.completed += 1;
   }
@@ -1673,19 +1706,35 @@ void Simulator::advance_model() {
     }
     model_timestamp_ms_ = prepare->header.timestamp_ms;
     for (const core::BatchRequest& req : prepare->batch) {
-      core::ExecuteOutcome outcome =
-          model_clients_.begin_execute(req.client_id, req.request_no, op);
+      core::ExecuteOutcome outcome = model_clients_.begin_execute(
+          req.client_id, req.session, req.request_no, req.operation, op);
       if (outcome.kind == core::ExecuteOutcome::Kind::registered) {
         expected_[{req.client_id, 0}] = Expected{op.value, ""};
       } else if (outcome.kind == core::ExecuteOutcome::Kind::execute) {
         std::string result;
         app::Context context{op.value, prepare->header.timestamp_ms, req.client_id};
         model_app_->execute(context, req.operation, result);
-        expected_[{req.client_id, req.request_no.value}] = Expected{op.value, result};
-        model_clients_.finish_execute(req.client_id, req.request_no, op, result);
+        if (!expected_
+                 .emplace(std::make_pair(req.client_id, req.request_no.value),
+                          Expected{op.value, result})
+                 .second) {
+          fail(fmt::format("(c) {} request {} executed twice, the second time at op {}",
+                           req.client_id, req.request_no.value, op.value));
+          return;
+        }
+        model_clients_.finish_execute(req.client_id, req.request_no, req.operation, op, result);
       }
     }
     model_op_ += 1;
+    // The replicas' state at each commit is the model's: a replica that executed what the
+    // model refused (a request of an earlier session, say) differs from it.
+    const std::uint64_t digest = digest_of(*model_app_, model_clients_);
+    auto [at, inserted] = state_digests_.emplace(model_op_, digest);
+    if (!inserted && at->second != digest) {
+      fail(fmt::format("(b) the replicas' state at commit {} is not the committed history's",
+                       model_op_));
+      return;
+    }
   }
 }
 

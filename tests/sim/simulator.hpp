@@ -190,6 +190,10 @@ struct Coverage {
   std::uint64_t partitions = 0;
   std::uint64_t client_partitions = 0;
   std::uint64_t client_crashes = 0;
+  /// Evicted clients that registered the same client id again (a new session), and the
+  /// requests of their earlier session that they sent again after that (replays).
+  std::uint64_t same_id_sessions = 0;
+  std::uint64_t session_replays = 0;
   std::uint64_t pauses = 0;
   std::uint64_t paused_messages_lost = 0;  ///< beyond a paused replica's inbox
   std::uint64_t slow_disks = 0;            ///< stretches of a slow disk
@@ -450,7 +454,11 @@ class Simulator {
     std::uint32_t generation = 0;  ///< a new session (and client id) after each eviction
     std::uint64_t request_no = 0;  ///< of the outstanding or last request
     bool registered = false;
-    std::uint64_t registered_op = 0;  ///< op of the registration that made the session
+    std::uint64_t registered_op = 0;  ///< op of the registration: the session's number
+    /// A request of this client id's earlier session, sent again once the new session is
+    /// registered (a replay: it must never execute).
+    core::Bytes replay;
+    std::uint64_t sent_session = 0;  ///< the session its last request (request_no) named
     bool outstanding = false;
     std::string operation;
     std::uint64_t sent_at = 0;

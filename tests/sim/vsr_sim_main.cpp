@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "simulator.hpp"
@@ -29,10 +30,12 @@ constexpr std::uint32_t replicas_max = vsr::core::Options::max_replicas;
 void print_usage(std::FILE* to) {
   fmt::print(to,
              "usage: vsr_sim [--seed N] [--seeds COUNT] [--replicas 1..{}] [--bug NAME] "
-             "[--verbose]\n"
+             "[--client-table N] [--verbose]\n"
              "  --replicas R  cluster size, any of 1..{} (every size the configuration "
              "accepts;\n"
-             "                quorum n/2 + 1, faults tolerated (n-1)/2); default 3\n",
+             "                quorum n/2 + 1, faults tolerated (n-1)/2); default 3\n"
+             "  --client-table N  sessions in the client table (fewer than the clients:\n"
+             "                they evict each other); default: the clients plus 0..2, by seed\n",
              replicas_max, replicas_max);
 }
 
@@ -48,6 +51,7 @@ int main(int argc, char** argv) {
   std::uint64_t seeds = 1;
   std::uint32_t replicas = 3;
   bool verbose = false;
+  std::optional<std::uint32_t> table;
   vsr::core::InjectedBug bug = vsr::core::InjectedBug::none;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -74,6 +78,11 @@ int main(int argc, char** argv) {
     } else if (arg == "--bug") {
       const char* v = value();
       if (v == nullptr || !parse_bug(v, bug)) return usage();
+    } else if (arg == "--client-table") {
+      const char* v = value();
+      if (v == nullptr) return usage();
+      table = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
+      if (*table == 0) return usage();
     } else if (arg == "--verbose") {
       verbose = true;
     } else if (arg == "--help" || arg == "-h") {
@@ -94,6 +103,7 @@ int main(int argc, char** argv) {
   for (std::uint64_t s = seed; s < seed + seeds; ++s) {
     vsr::sim::SimOptions options = vsr::sim::random_options(s, replicas, bug);
     options.verbose = verbose;
+    if (table) options.core.client_table_size = *table;
     vsr::sim::Simulator sim(options);
     vsr::sim::SimResult result = sim.run();
     ops += result.ops_committed;

@@ -7,6 +7,14 @@
 // registration (request_no 0); when the table is full the session committed least recently
 // is evicted and its client told (ReplyStatus::evicted), so that a client never silently
 // loses at-most-once.
+//
+// Misuse is answered, never executed (docs/vsr/protocol.md, "Client sessions"):
+//  - a session's number is the op of the registration that created it, and every request
+//    names it: a request of an earlier session of the same client id (a retry from before
+//    an eviction, or a replayed frame) finds another number and is refused as evicted;
+//  - the session keeps a checksum of its latest request's operation: the same request
+//    number with another operation is refused as request_no_reused, never answered with
+//    the other operation's reply.
 
 #include <cstdint>
 #include <map>
@@ -21,27 +29,32 @@
 namespace vsr::core {
 
 struct ClientSession {
-  RequestNo request_no;  ///< latest executed request (0: only registered)
-  Op op;                 ///< op that executed it; orders sessions for eviction (LRU)
-  std::string result;    ///< the reply to request_no, returned on a retry
+  Op session;                 ///< the op of the registration that created it (never 0)
+  RequestNo request_no;       ///< latest executed request (0: only registered)
+  Op op;                      ///< op that executed it; orders sessions for eviction (LRU)
+  Checksum request_checksum;  ///< of request_no's operation (checksum_of(""): registered)
+  std::string result;         ///< the reply to request_no, returned on a retry
   friend bool operator==(const ClientSession&, const ClientSession&) = default;
 };
 
 /// How an arriving request relates to the committed client table.
 enum class RequestClass : std::uint8_t {
   fresh,         ///< newer than the session's latest (or a registration of a new client)
-  retry_latest,  ///< equal to the latest: answer with the cached reply
+  registered,    ///< a registration of a client id that has a session: answer its number
+  retry_latest,  ///< equal to the latest, same operation: answer with the cached reply
+  reused,        ///< equal to the latest, another operation: answer request_no_reused
   stale,         ///< older than the latest: answer stale_request
-  no_session,    ///< request_no > 0 without a session: answer evicted
+  no_session,    ///< no session, or another session's number: answer evicted
 };
 
 /// What executing one request did to the table.
 struct ExecuteOutcome {
   enum class Kind : std::uint8_t {
     execute,
-    registered,
-    duplicate,
-    no_session
+    registered,  ///< a new session, numbered by this op
+    duplicate,   ///< executed before (or an older number, or a registration that exists)
+    reused,      ///< the latest request number with another operation
+    no_session   ///< no session, or another session's number
   } kind = Kind::execute;
   std::optional<std::string> evicted_client;  ///< a registration evicted this session
 };
@@ -51,17 +64,21 @@ class ClientTable {
   /// REQUIRES: capacity >= 1.
   explicit ClientTable(std::uint32_t capacity);
 
-  /// Classifies a request against the committed table (no change).
-  RequestClass classify(std::string_view client_id, RequestNo request_no) const;
+  /// Classifies a request of `session` (0 for a registration) against the committed table
+  /// (no change).
+  RequestClass classify(std::string_view client_id, Op session, RequestNo request_no,
+                        std::string_view operation) const;
 
   /// Decides, while executing a committed request at `op`, whether the app runs it.
   /// Registrations create the session here (evicting the least recently committed one when
   /// full). Deterministic: every replica gets the same outcome.
-  ExecuteOutcome begin_execute(std::string_view client_id, RequestNo request_no, Op op);
+  ExecuteOutcome begin_execute(std::string_view client_id, Op session, RequestNo request_no,
+                               std::string_view operation, Op op);
 
   /// Records the reply of a request that begin_execute() said to execute.
   /// REQUIRES: the session exists and request_no is newer than its latest.
-  void finish_execute(std::string_view client_id, RequestNo request_no, Op op, std::string result);
+  void finish_execute(std::string_view client_id, RequestNo request_no, std::string_view operation,
+                      Op op, std::string result);
 
   const ClientSession* find(std::string_view client_id) const;
   std::size_t size() const { return sessions_.size(); }

@@ -18,7 +18,8 @@
 
 namespace vsr::core {
 
-constexpr std::int64_t protocol_version = 1;
+/// 2: requests and batch entries name their client session.
+constexpr std::int64_t protocol_version = 2;
 
 /// The header of a prepare: everything but the batch. `checksum` covers every other field
 /// (and, through body_checksum, the batch); `parent` is the checksum of the prepare at
@@ -42,21 +43,25 @@ struct BatchRequest {
   std::string client_id;
   RequestNo request_no;
   std::string operation;
+  Op session;  ///< the client session it belongs to (0: a registration)
   friend bool operator==(const BatchRequest&, const BatchRequest&) = default;
 };
 
-/// Client → primary. request_no 0 registers a session (operation must be empty).
+/// Client → primary. request_no 0 registers a session (operation must be empty, session
+/// 0); the registration's reply names the session, and every later request carries it.
 struct Request {
   View view;  ///< the view the client believes current (a hint)
   std::string client_id;
   RequestNo request_no;
   std::string operation;
+  Op session;  ///< the registration reply's op (0 in a registration)
 };
 
 enum class ReplyStatus : std::uint8_t {
-  ok,             ///< executed; `result` is the app's reply
-  stale_request,  ///< request_no is older than the client's latest
-  evicted,        ///< the client has no session (evicted or never registered)
+  ok,                 ///< executed; `result` is the app's reply
+  stale_request,      ///< request_no is older than the client's latest: its outcome is lost
+  evicted,            ///< the client id has no session, or another one (evicted, never registered)
+  request_no_reused,  ///< the client's latest request number, with another operation
 };
 const char* to_string(ReplyStatus status);
 
@@ -66,9 +71,10 @@ struct Reply {
   ReplicaIndex replica;
   std::string client_id;
   RequestNo request_no;
-  /// ok: the op that executed the request. evicted: the op at (or before) which the
-  /// session was found missing; a client ignores an evicted reply with op <= the op of its
-  /// own registration (a duplicate about an older session).
+  /// ok: the op that executed the request; for a registration, the session's number (the
+  /// op that registered it). evicted: the op at (or before) which the session was found
+  /// missing; a client ignores an evicted reply with op <= the op of its own registration
+  /// (a duplicate about an older session).
   Op op;
   ReplyStatus status = ReplyStatus::ok;
   std::string result;

@@ -43,6 +43,10 @@ enum class InjectedBug : std::uint8_t {
   /// torn write even when the last record was written whole (storage::WalOptions::
   /// bug_corrupt_tail_is_torn). The core ignores it; the simulator hands it to storage.
   corrupt_tail_is_torn,
+  /// The client table ignores the session a request names (as before session numbers): a
+  /// request of an earlier session of a client id, replayed or retried after the id was
+  /// evicted and registered again, executes a second time (issue 13, finding 3).
+  ignore_client_session,
 };
 
 struct Options {

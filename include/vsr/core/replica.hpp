@@ -190,6 +190,8 @@ class Replica {
   void wal_forget_from(Op op);
   void execute_committed();
   void execute_op(Op op, std::uint64_t timestamp_ms, const std::vector<BatchRequest>& batch);
+  /// The session a request names (InjectedBug::ignore_client_session: the table's own).
+  Op named_session(std::string_view client_id, Op session) const;
   void maybe_checkpoint(Op op, const Checksum& checksum, std::uint64_t timestamp_ms);
   void restore(const DurableState& state);
   void load_wal(const DurableState& state);

@@ -46,18 +46,23 @@ struct Outcome {
   bool definite() const { return kind == Kind::reply; }
 };
 
-/// One logical client (a client id and whether its session is registered).
+/// One logical client: a client id and, once registered, its session's number (the op of
+/// the registration), which every request names.
 struct ClientSession {
   std::string client_id;
   bool registered = false;
+  core::Op session;
 };
 
 /// A fresh random client id: 32 lowercase hex digits.
 std::string random_client_id();
 
-/// The default request number: the wall clock in microseconds since the Unix epoch, so that
-/// successive commands of one client id get increasing numbers without keeping state
-/// (as long as the clock does not step back and one id issues < 1 request per µs).
+/// The default request number: the wall clock in milliseconds since the Unix epoch times
+/// 2^20, plus 20 random bits. Successive commands of one client id get increasing numbers
+/// without keeping state (as long as the clock does not step back and they are at least a
+/// millisecond apart), and two processes that share a client id pick the same number with
+/// a chance of 2^-20 per millisecond they share. A client id still belongs to one process
+/// at a time: two processes on one id refuse each other's requests as stale or reused.
 core::RequestNo default_request_no();
 
 /// Which nodes an attempt goes to. Pure logic, tested in tests/unit/node.
@@ -114,8 +119,9 @@ class AsyncClient {
   struct Link;
   struct Waiter;
 
-  net::awaitable<Outcome> exchange(const std::string& client_id, core::RequestNo request_no,
-                                   std::string operation, Clock::time_point deadline);
+  net::awaitable<Outcome> exchange(const std::string& client_id, core::Op session,
+                                   core::RequestNo request_no, std::string operation,
+                                   Clock::time_point deadline);
   Link& link(std::size_t node);
   net::awaitable<void> run_link(Link& link);
   net::awaitable<void> read_link(Link& link, std::shared_ptr<net::tcp::socket> socket);

@@ -50,7 +50,7 @@ std::vector<Written> prepares(Replica& r, const Options& o) {
 }
 
 Message registration(int client) {
-  return Message{Request{View{0}, "client-" + std::to_string(client), RequestNo{0}, ""}};
+  return Message{Request{View{0}, "client-" + std::to_string(client), RequestNo{0}, "", Op{0}}};
 }
 
 struct Primary {
@@ -151,8 +151,12 @@ TEST(CoreBatching, PrepareStaysWithinTheMessageLimit) {
   ASSERT_EQ(p.replica.commit_max(), p.replica.op());
 
   for (int c = 1; c <= 10; ++c) {
-    p.replica.on_message(Message{Request{View{0}, "client-" + std::to_string(c), RequestNo{1},
-                                         std::string(1000, static_cast<char>('a' + c))}});
+    const std::string id = "client-" + std::to_string(c);
+    const ClientSession* session = p.replica.client_table().find(id);
+    ASSERT_NE(session, nullptr);
+    p.replica.on_message(
+        Message{Request{View{0}, id, RequestNo{1}, std::string(1000, static_cast<char>('a' + c)),
+                        session->session}});
   }
   std::size_t requests = 0;
   std::size_t count = 0;
@@ -182,8 +186,8 @@ TEST(CoreBatching, TheOverheadBoundsHoldForTheLargestFields) {
   p.header.parent = Checksum{~0ull, ~0ull};
   std::size_t payload = 0;
   for (int i = 0; i < 16; ++i) {
-    p.batch.push_back(
-        BatchRequest{std::string(Options::max_client_id_bytes, 'c'), RequestNo{big}, "op"});
+    p.batch.push_back(BatchRequest{std::string(Options::max_client_id_bytes, 'c'), RequestNo{big},
+                                   "op", Op{big}});
     payload += Options::max_client_id_bytes + 2;
   }
   seal_prepare(kCluster, p);

@@ -2,6 +2,7 @@
 // foreign, truncated, oversized or tampered messages are rejected with a reason (never an
 // assertion), as the wire contract in docs/vsr/protocol.md requires.
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "vsr/codec/tnetstring.hpp"
@@ -32,8 +33,8 @@ Prepare sample_prepare() {
   p.header.commit = Op{7};
   p.header.timestamp_ms = 123456;
   p.header.parent = Checksum{1, 2};
-  p.batch = {BatchRequest{"alice", RequestNo{3}, "add k1 5"},
-             BatchRequest{"bob", RequestNo{1}, std::string("\0\1binary", 8)}};
+  p.batch = {BatchRequest{"alice", RequestNo{3}, "add k1 5", Op{2}},
+             BatchRequest{"bob", RequestNo{1}, std::string("\0\1binary", 8), Op{7}}};
   seal_prepare(kCluster, p);
   return p;
 }
@@ -69,7 +70,8 @@ TEST(CoreMessage, EveryKindRoundTrips) {
   const PrepareHeader h1 = header_at(5, Checksum{9, 9});
   const PrepareHeader h2 = header_at(6, h1.checksum);
   std::vector<Message> all = {
-      Request{View{1}, "client-1", RequestNo{4}, "get k"},
+      Request{View{1}, "client-1", RequestNo{4}, "get k", Op{3}},
+      Request{View{1}, "client-1", RequestNo{0}, "", Op{0}},
       Reply{View{1}, ReplicaIndex{2}, "client-1", RequestNo{4}, Op{8}, ReplyStatus::evicted, "r"},
       sample_prepare(),
       PrepareOk{View{3}, ReplicaIndex{2}, Op{5}, Checksum{3, 4}},
@@ -127,19 +129,21 @@ TEST(CoreMessage, RejectsAnotherClusterAndVersion) {
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.error().find("another cluster"), std::string::npos);
 
-  std::string v2;
-  tnet::Encoder e(v2);
+  // Another version (an older build's, say) is named with this build's.
+  std::string v1;
+  tnet::Encoder e(v1);
   e.begin_dict();
   e.key("cluster");
   e.integer(kCluster);
   e.key("version");
-  e.integer(2);
+  e.integer(protocol_version - 1);
   e.key("kind");
   e.bytes("commit");
   e.end_dict();
-  auto r2 = decode(v2, limits());
-  ASSERT_FALSE(r2.ok());
-  EXPECT_NE(r2.error().find("version"), std::string::npos);
+  auto r1 = decode(v1, limits());
+  ASSERT_FALSE(r1.ok());
+  EXPECT_EQ(r1.error(), fmt::format("protocol version {}, but this build speaks version {}",
+                                    protocol_version - 1, protocol_version));
 }
 
 TEST(CoreMessage, RejectsTamperedPrepare) {
@@ -165,12 +169,20 @@ TEST(CoreMessage, RejectsOutOfRangeFields) {
   EXPECT_FALSE(
       decode(encode(kCluster, Message{PrepareOk{View{1}, ReplicaIndex{3}, Op{1}, {}}}), limits())
           .ok());
+  EXPECT_FALSE(decode(encode(kCluster, Message{Request{View{0}, std::string(65, 'x'), RequestNo{1},
+                                                       "", Op{1}}}),
+                      limits())
+                   .ok());
   EXPECT_FALSE(
-      decode(encode(kCluster, Message{Request{View{0}, std::string(65, 'x'), RequestNo{1}, ""}}),
-             limits())
+      decode(encode(kCluster, Message{Request{View{0}, "c", RequestNo{0}, "op", Op{0}}}), limits())
+          .ok());
+  // A registration names no session; every other request names one.
+  EXPECT_FALSE(
+      decode(encode(kCluster, Message{Request{View{0}, "c", RequestNo{0}, "", Op{1}}}), limits())
           .ok());
   EXPECT_FALSE(
-      decode(encode(kCluster, Message{Request{View{0}, "c", RequestNo{0}, "op"}}), limits()).ok());
+      decode(encode(kCluster, Message{Request{View{0}, "c", RequestNo{1}, "op", Op{0}}}), limits())
+          .ok());
   EXPECT_FALSE(decode("0:~", limits()).ok());
   std::string unknown;
   tnet::Encoder e(unknown);
@@ -189,7 +201,7 @@ TEST(CoreMessage, RejectsOutOfRangeFields) {
 
 TEST(CoreMessage, RejectsOversizedBatchAndHeaders) {
   Prepare p = sample_prepare();
-  p.batch.assign(9, BatchRequest{"c", RequestNo{1}, "x"});
+  p.batch.assign(9, BatchRequest{"c", RequestNo{1}, "x", Op{1}});
   seal_prepare(kCluster, p);
   EXPECT_FALSE(decode(encode(kCluster, Message{p}), limits()).ok());
 

@@ -55,7 +55,7 @@ Prepare prepare_at(std::uint64_t op, const Checksum& parent, View view = View{0}
   p.header.commit = Op{op - 1};
   p.header.timestamp_ms = 10 + op;
   p.header.parent = parent;
-  p.batch = {BatchRequest{"c" + std::to_string(op), RequestNo{0}, ""}};
+  p.batch = {BatchRequest{"c" + std::to_string(op), RequestNo{0}, "", Op{0}}};
   seal_prepare(kCluster, p);
   return p;
 }
@@ -258,7 +258,7 @@ TEST(CoreRecovery, ANewPrimaryBornWithoutAnInformedQuorumHoldsRequests) {
   ASSERT_EQ(r.status(), Status::normal);
   ASSERT_TRUE(r.is_primary());
   r.on_storage_done(last_write(r.take_effects()));
-  r.on_message(Message{Request{View{0}, "c", RequestNo{0}, ""}});
+  r.on_message(Message{Request{View{0}, "c", RequestNo{0}, "", Op{0}}});
   for (int i = 0; i < 10; ++i) r.tick(1000);
   std::vector<Effect> effects = r.take_effects();
   for (const Effect& e : effects) EXPECT_FALSE(std::holds_alternative<WritePrepare>(e));
@@ -272,7 +272,7 @@ TEST(CoreRecovery, ANewPrimaryBornWithoutAnInformedQuorumHoldsRequests) {
   ASSERT_FALSE(asks.empty());  // it asks again
   EXPECT_EQ(asks[0].nonce, nonce);
   r.on_message(Message{pristine_answer(1, nonce)});  // f = 1 other, informed
-  r.on_message(Message{Request{View{0}, "c", RequestNo{0}, ""}});
+  r.on_message(Message{Request{View{0}, "c", RequestNo{0}, "", Op{0}}});
   r.tick(1001);
   bool prepared = false;
   for (const Effect& e : r.take_effects()) prepared |= std::holds_alternative<WritePrepare>(e);
@@ -293,7 +293,7 @@ TEST(CoreRecovery, ANewPrimaryOfFourHoldsUntilTwoOthersAreInformedR4) {
   ASSERT_TRUE(r.is_primary());
   r.on_storage_done(last_write(r.take_effects()));
   auto prepares_after_a_request = [&](std::uint64_t realtime_ms) {
-    r.on_message(Message{Request{View{0}, "c", RequestNo{0}, ""}});
+    r.on_message(Message{Request{View{0}, "c", RequestNo{0}, "", Op{0}}});
     r.tick(realtime_ms);
     bool prepared = false;
     for (const Effect& e : r.take_effects()) prepared |= std::holds_alternative<WritePrepare>(e);

@@ -53,7 +53,7 @@ std::vector<Prepare> chain(std::uint64_t count, View view) {
     p.header.parent = parent;
     std::string client = "c";
     client += std::to_string(op);
-    p.batch = {BatchRequest{std::move(client), RequestNo{0}, ""}};
+    p.batch = {BatchRequest{std::move(client), RequestNo{0}, "", Op{0}}};
     seal_prepare(kCluster, p);
     parent = p.header.checksum;
     out.push_back(p);

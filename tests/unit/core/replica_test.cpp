@@ -96,7 +96,7 @@ TEST(CoreReplica, SingleReplicaRepliesOnlyAfterItsWriteIsDurable) {
   r.open({});
   std::uint64_t done = last_write(r.take_effects());
   r.on_storage_done(done);
-  r.on_message(Message{Request{View{0}, "c", RequestNo{0}, ""}});
+  r.on_message(Message{Request{View{0}, "c", RequestNo{0}, "", Op{0}}});
   r.tick(1000);
   auto effects = r.take_effects();
   ASSERT_EQ(effects_of<WritePrepare>(effects).size(), 1u);
@@ -120,7 +120,7 @@ TEST(CoreReplica, BackupAcknowledgesOnlyAfterDurable) {
   p.header.commit = Op{0};
   p.header.timestamp_ms = 10;
   p.header.parent = root_prepare(kCluster).header.checksum;
-  p.batch = {BatchRequest{"c", RequestNo{0}, ""}};
+  p.batch = {BatchRequest{"c", RequestNo{0}, "", Op{0}}};
   seal_prepare(kCluster, p);
   backup.on_message(Message{p});
   auto effects = backup.take_effects();
@@ -148,7 +148,7 @@ TEST(CoreReplica, BackupWritesTheWalInOpOrder) {
     p.header.commit = Op{0};
     p.header.timestamp_ms = 10 + op;
     p.header.parent = parent;
-    p.batch = {BatchRequest{"c" + std::to_string(op), RequestNo{0}, ""}};
+    p.batch = {BatchRequest{"c" + std::to_string(op), RequestNo{0}, "", Op{0}}};
     seal_prepare(kCluster, p);
     return p;
   };
@@ -168,7 +168,7 @@ TEST(CoreReplica, PrimaryCountsItselfOnlyAfterItsOwnWrite) {
   Replica primary(options(3), ReplicaIndex{0}, app, 1);
   open_new(primary);
   primary.on_storage_done(last_write(primary.take_effects()));
-  primary.on_message(Message{Request{View{0}, "c", RequestNo{0}, ""}});
+  primary.on_message(Message{Request{View{0}, "c", RequestNo{0}, "", Op{0}}});
   primary.tick(1000);
   auto effects = primary.take_effects();
   auto writes = effects_of<WritePrepare>(effects);
@@ -229,7 +229,7 @@ std::optional<DoViewChange> do_view_change_after_restart(std::optional<WalEntryS
     p.header.commit = Op{0};
     p.header.timestamp_ms = 10 + op;
     p.header.parent = parent;
-    p.batch = {BatchRequest{"c" + std::to_string(op), RequestNo{0}, ""}};
+    p.batch = {BatchRequest{"c" + std::to_string(op), RequestNo{0}, "", Op{0}}};
     seal_prepare(kCluster, p);
     parent = p.header.checksum;
     WalEntry entry{Op{op}, WalEntryState::intact, make_bytes(encode(kCluster, Message{p}))};
