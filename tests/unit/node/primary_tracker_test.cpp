@@ -4,6 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdint>
+#include <thread>
+
 #include "vsr/node/client.hpp"
 
 namespace vsr::node {
@@ -39,10 +43,21 @@ TEST(PrimaryTracker, HigherViewWinsLowerIgnored) {
 TEST(ClientIds, RandomIdsDifferAndRequestNumbersIncrease) {
   EXPECT_NE(random_client_id(), random_client_id());
   EXPECT_EQ(random_client_id().size(), 32u);
+  // Milliseconds apart, the numbers of one client id increase; within one millisecond they
+  // share the clock part and differ in 20 random bits, so two processes on one id rarely
+  // pick the same number. All are wire integers (below 2^63).
   const core::RequestNo a = default_request_no();
-  core::RequestNo b = default_request_no();
-  for (int i = 0; i < 1000 && b == a; ++i) b = default_request_no();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const core::RequestNo b = default_request_no();
   EXPECT_LT(a, b);
+  EXPECT_LT(b.value, std::uint64_t{1} << 63);
+  int distinct = 0;
+  for (int i = 0; i < 8; ++i) {
+    const core::RequestNo x = default_request_no();
+    const core::RequestNo y = default_request_no();
+    if ((x.value >> 20) == (y.value >> 20) && x != y) distinct += 1;
+  }
+  EXPECT_GT(distinct, 0) << "numbers drawn in one millisecond are the same";
 }
 
 }  // namespace
