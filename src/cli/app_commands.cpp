@@ -122,6 +122,10 @@ ExitCode run_operation(const GlobalOptions& globals, const ClientOptions& o,
     std::string message;
     ExitCode exit = ExitCode::unknown_outcome;
     switch (reply.status) {
+      case core::ReplyStatus::invalid_request:
+        message = reply.result;  // the node's reason: its operation is over the limit
+        exit = ExitCode::usage;
+        break;
       case core::ReplyStatus::request_no_reused:
         // Definite: this operation did not run under that number.
         message = fmt::format(

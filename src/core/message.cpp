@@ -385,6 +385,8 @@ Result<Message, std::string> decode_reply(Reader& r) {
     m.status = ReplyStatus::evicted;
   } else if (status == "request_no_reused") {
     m.status = ReplyStatus::request_no_reused;
+  } else if (status == "invalid_request") {
+    m.status = ReplyStatus::invalid_request;
   } else {
     return fail(std::string("reply: unknown status"));
   }
@@ -611,6 +613,8 @@ const char* to_string(ReplyStatus status) {
       return "evicted";
     case ReplyStatus::request_no_reused:
       return "request_no_reused";
+    case ReplyStatus::invalid_request:
+      return "invalid_request";
   }
   return "?";
 }
@@ -738,6 +742,18 @@ Result<Prepare, std::string> decode_prepare(std::string_view bytes, const Decode
   if (kind != "prepare") return fail(std::string("not a prepare"));
   Reader r(*value, "prepare", limits);
   return decode_prepare_fields(r, limits);
+}
+
+std::optional<std::pair<std::string, RequestNo>> oversized_request(std::string_view bytes,
+                                                                   const DecodeLimits& limits) {
+  DecodeLimits any_size = limits;
+  any_size.max_operation_bytes = limits.max_message_bytes;
+  auto decoded = decode(bytes, any_size);
+  const auto* request = decoded ? std::get_if<Request>(&*decoded) : nullptr;
+  if (request == nullptr || request->operation.size() <= limits.max_operation_bytes) {
+    return std::nullopt;
+  }
+  return std::make_pair(request->client_id, request->request_no);
 }
 
 Result<Message, std::string> decode(std::string_view bytes, const DecodeLimits& limits) {

@@ -712,6 +712,27 @@ void Runtime::handle_client(Inbound& in) {
   }
   auto decoded = core::decode(in.message, limits_);
   if (!decoded) {
+    if (auto oversized = core::oversized_request(in.message, limits_)) {
+      // Authenticated, well formed, only too large: a definite "no" (the client would
+      // otherwise retry every node until its timeout), and the connection stays.
+      rejected_ += 1;
+      log_refusal(decoded.error(), fmt::format("answered an oversized request from {} with "
+                                               "invalid_request",
+                                               in.session->remote()));
+      const std::string why = fmt::format("the operation is larger than the limit of {} bytes",
+                                          limits_.max_operation_bytes);
+      const core::ReplyFields reply{replica_.view(),
+                                    replica_.self(),
+                                    oversized->first,
+                                    oversized->second,
+                                    core::Op{0},
+                                    core::ReplyStatus::invalid_request,
+                                    why};
+      in.session->deliver(
+          net::make_out_frame(core::make_bytes(core::encode_reply(options_.cluster_id, reply)),
+                              net::KeyKind::client, keys_.client));
+      return;
+    }
     reject(in, decoded.error());
     return;
   }

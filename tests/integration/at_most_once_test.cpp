@@ -9,6 +9,9 @@
 //  - a request replayed on new connections, before and after its client id was evicted from
 //    the client table and registered again, never runs a second time: the balances do not
 //    move (before: the replay after eviction paid the transfer twice);
+//  - an operation over the size limit is refused by the CLI before sending (exit 2), and a
+//    hand-made one gets a definite invalid_request from the node, which keeps the
+//    connection (before: the node closed it, and the client timed out with exit 3);
 //  - two processes on one client id: every exit 0 is that process's own operation (checked
 //    against the final balances), and no operation that ran is reported as refused.
 //
@@ -155,6 +158,30 @@ TEST_F(AtMostOnceTest, AReplayedRequestNeverRunsTwiceBeforeOrAfterEviction) {
   }
   EXPECT_EQ(balance("replay-alice"), 900);
   EXPECT_EQ(balance("replay-mallory"), 100) << "a replayed transfer was paid twice";
+}
+
+TEST_F(AtMostOnceTest, AnOversizedOperationGetsADefiniteRefusal) {
+  // From the CLI: refused before anything is sent.
+  RunResult cli = vsr({"catalog", "put", "big-key", std::string(70 * 1024, 'v')});
+  EXPECT_EQ(cli.status.code, 2) << cli.err;
+  EXPECT_NE(cli.err.find("limit"), std::string::npos) << cli.err;
+  // Hand-made, through the library (which does not check): the node answers invalid_request
+  // at once, instead of closing the connection and leaving the client to time out.
+  auto c = client();
+  node::ClientSession session{"oversized", false, core::Op{0}};
+  const auto started = std::chrono::steady_clock::now();
+  const node::Outcome o = c->call(session, core::RequestNo{1},
+                                  std::string(core::Options{}.max_operation_bytes + 100, 'x'), 10s);
+  ASSERT_TRUE(o.definite()) << o.detail;
+  EXPECT_EQ(o.reply.status, core::ReplyStatus::invalid_request);
+  EXPECT_NE(o.reply.result.find("limit"), std::string::npos) << o.reply.result;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s);
+  // The same client goes on.
+  const node::Outcome next = c->call(
+      session, core::RequestNo{2},
+      app::encode_composite_operation("bank", apps::bank::encode_get("oversized-account")), 10s);
+  ASSERT_TRUE(next.definite()) << next.detail;
+  EXPECT_EQ(next.reply.status, core::ReplyStatus::ok);
 }
 
 TEST_F(AtMostOnceTest, TwoProcessesOnOneClientIdNeverGetAnotherOperationsAnswer) {

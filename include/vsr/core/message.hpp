@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -62,6 +63,10 @@ enum class ReplyStatus : std::uint8_t {
   stale_request,      ///< request_no is older than the client's latest: its outcome is lost
   evicted,            ///< the client id has no session, or another one (evicted, never registered)
   request_no_reused,  ///< the client's latest request number, with another operation
+  /// The request never reached the core: its operation is over max_operation_bytes (the
+  /// node's runtime answers it, so that the client learns a definite "no"). `result` says
+  /// why.
+  invalid_request,
 };
 const char* to_string(ReplyStatus status);
 
@@ -277,6 +282,12 @@ DecodeLimits decode_limits(const Options& options);
 
 /// Decodes and validates one message. On error: a reason, e.g. "prepare: checksum mismatch".
 Result<Message, std::string> decode(std::string_view bytes, const DecodeLimits& limits);
+
+/// A request that decode() refused only because its operation is over
+/// limits.max_operation_bytes: its client and request number, to answer it with
+/// ReplyStatus::invalid_request. Nothing for any other message or fault.
+std::optional<std::pair<std::string, RequestNo>> oversized_request(std::string_view bytes,
+                                                                   const DecodeLimits& limits);
 
 /// Decodes only a prepare (e.g. a WAL record) and verifies both checksums.
 Result<Prepare, std::string> decode_prepare(std::string_view bytes, const DecodeLimits& limits);

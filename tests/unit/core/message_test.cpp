@@ -105,8 +105,32 @@ TEST(CoreMessage, EveryKindRoundTrips) {
   }
 }
 
+TEST(CoreMessage, AnOversizedRequestIsRefusedButNamesItsClient) {
+  const DecodeLimits l = limits();
+  const Request big{View{0}, "big-client", RequestNo{9},
+                    std::string(l.max_operation_bytes + 1, 'x'), Op{3}};
+  const std::string bytes = encode(kCluster, Message{big});
+  EXPECT_FALSE(decode(bytes, l).ok());
+  const auto named = oversized_request(bytes, l);
+  ASSERT_TRUE(named.has_value());
+  EXPECT_EQ(named->first, "big-client");
+  EXPECT_EQ(named->second, RequestNo{9});
+  // Nothing for a request within the limit, for any other fault, or another message.
+  const Request fits{View{0}, "c", RequestNo{9}, std::string(l.max_operation_bytes, 'x'), Op{3}};
+  EXPECT_FALSE(oversized_request(encode(kCluster, Message{fits}), l).has_value());
+  const Request unnamed{View{0}, "c", RequestNo{9}, std::string(l.max_operation_bytes + 1, 'x'),
+                        Op{0}};
+  EXPECT_FALSE(oversized_request(encode(kCluster, Message{unnamed}), l).has_value());
+  EXPECT_FALSE(
+      oversized_request(
+          encode(kCluster, Message{Commit{View{0}, ReplicaIndex{0}, Op{0}, Checksum{}}}), l)
+          .has_value());
+  EXPECT_FALSE(oversized_request("garbage", l).has_value());
+}
+
 TEST(CoreMessage, EncodeReplyEqualsEncodingTheReply) {
-  for (ReplyStatus status : {ReplyStatus::ok, ReplyStatus::stale_request, ReplyStatus::evicted}) {
+  for (ReplyStatus status : {ReplyStatus::ok, ReplyStatus::stale_request, ReplyStatus::evicted,
+                             ReplyStatus::request_no_reused, ReplyStatus::invalid_request}) {
     const Reply reply{View{7},
                       ReplicaIndex{1},
                       "client-9",
