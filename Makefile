@@ -34,12 +34,18 @@ demo: deps
 	cmake --build --preset release -j $(JOBS) --target vsr
 	scripts/demo.sh build/release/vsr
 
+# Every fuzz target (tests/fuzz/targets.hpp) for FUZZ_SECONDS each, from the committed
+# corpus; new inputs go to fuzz-corpus/<target>/ (copy a crash into tests/fuzz/corpus/).
+FUZZ_TARGETS = tnetstring frame message runtime_message client_table metadata checkpoint \
+               wal_segment config_file app_operation
 fuzz: deps
 	cmake --preset fuzz
-	cmake --build --preset fuzz -j $(JOBS) --target tnetstring_fuzz
-	mkdir -p fuzz-corpus/tnetstring
-	build/fuzz/tests/fuzz/tnetstring_fuzz -max_total_time=$(FUZZ_SECONDS) \
-	  fuzz-corpus/tnetstring tests/fuzz/corpus/tnetstring
+	cmake --build --preset fuzz -j $(JOBS) --target vsr_fuzzers
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz-corpus/$$t && \
+	  build/fuzz/tests/fuzz/$${t}_fuzz -max_total_time=$(FUZZ_SECONDS) \
+	    fuzz-corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 bench: release
 	build/release/tests/bench/vsr_micro_bench

@@ -1,4 +1,4 @@
-// libFuzzer target for the tnetstring decoder. Proves, for arbitrary bytes, that decoding
+// Fuzz target `tnetstring`: the tnetstring decoder. Proves, for arbitrary bytes, that decoding
 // returns a value or an error and never crashes, hangs or trips a sanitizer; that decode()
 // and decode_prefix() agree; and, for every value that decodes, the differential
 // round-trip property: re-encoding it structurally and decoding again gives an equivalent
@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "targets.hpp"
 #include "vsr/codec/tnetstring.hpp"
 
 namespace {
@@ -25,16 +26,6 @@ using vsr::tnet::Entry;
 using vsr::tnet::Limits;
 using vsr::tnet::Tag;
 using vsr::tnet::Value;
-
-[[noreturn]] void mismatch(const char* what) {
-  std::fprintf(stderr, "tnetstring_fuzz: property violated: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_CHECK(cond)          \
-  do {                            \
-    if (!(cond)) mismatch(#cond); \
-  } while (false)
 
 constexpr Limits fuzz_limits() {
   Limits limits;
@@ -143,41 +134,43 @@ bool equivalent(const Value& a, const Value& b) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  const std::string_view input(reinterpret_cast<const char*>(data), size);
+namespace vsr::fuzz {
+
+int tnetstring(const std::uint8_t* data, std::size_t size) {
+  const std::string_view input = as_text(data, size);
   const auto prefix = vsr::tnet::decode_prefix(input, fuzz_limits());
   const auto whole = vsr::tnet::decode(input, fuzz_limits());
 
   if (!prefix.ok()) {
-    FUZZ_CHECK(prefix.error().offset <= size);
-    FUZZ_CHECK(!whole.ok() && whole.error() == prefix.error());
-    FUZZ_CHECK(prefix.error().message().find(" at byte ") != std::string::npos);
+    FUZZ_CHECK("tnetstring", prefix.error().offset <= size);
+    FUZZ_CHECK("tnetstring", !whole.ok() && whole.error() == prefix.error());
+    FUZZ_CHECK("tnetstring", prefix.error().message().find(" at byte ") != std::string::npos);
     return 0;
   }
   const Value value = prefix->value;
-  FUZZ_CHECK(prefix->consumed > 0 && prefix->consumed <= size);
-  FUZZ_CHECK(value.encoded().data() == input.data());
-  FUZZ_CHECK(value.encoded().size() == prefix->consumed);
+  FUZZ_CHECK("tnetstring", prefix->consumed > 0 && prefix->consumed <= size);
+  FUZZ_CHECK("tnetstring", value.encoded().data() == input.data());
+  FUZZ_CHECK("tnetstring", value.encoded().size() == prefix->consumed);
   if (prefix->consumed == size) {
-    FUZZ_CHECK(whole.ok() && whole->encoded() == value.encoded());
+    FUZZ_CHECK("tnetstring", whole.ok() && whole->encoded() == value.encoded());
   } else {
-    FUZZ_CHECK(!whole.ok() && whole.error().code == vsr::tnet::Errc::trailing_bytes &&
-               whole.error().offset == prefix->consumed);
+    FUZZ_CHECK("tnetstring", !whole.ok() && whole.error().code == vsr::tnet::Errc::trailing_bytes &&
+                                 whole.error().offset == prefix->consumed);
   }
 
   // Differential round trip through the encoder.
   std::string first;
   Encoder encoder(first);
   reencode(value, encoder);
-  FUZZ_CHECK(encoder.complete());
+  FUZZ_CHECK("tnetstring", encoder.complete());
   const auto again = vsr::tnet::decode(first, reencoded_limits());
-  FUZZ_CHECK(again.ok());
-  FUZZ_CHECK(equivalent(value, *again));
+  FUZZ_CHECK("tnetstring", again.ok());
+  FUZZ_CHECK("tnetstring", equivalent(value, *again));
 
   std::string second;
   Encoder fixpoint(second);
   reencode(*again, fixpoint);
-  FUZZ_CHECK(second == first);
+  FUZZ_CHECK("tnetstring", second == first);
 
   // raw() splices the original bytes unchanged.
   std::string spliced;
@@ -189,7 +182,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   one_deeper.max_depth += 1;
   one_deeper.max_elements += 1;
   const auto list = vsr::tnet::decode(spliced, one_deeper);
-  FUZZ_CHECK(list.ok() && list->size() == 1);
-  FUZZ_CHECK((*list->items().begin()).encoded() == value.encoded());
+  FUZZ_CHECK("tnetstring", list.ok() && list->size() == 1);
+  FUZZ_CHECK("tnetstring", (*list->items().begin()).encoded() == value.encoded());
   return 0;
 }
+
+}  // namespace vsr::fuzz
