@@ -1,6 +1,6 @@
 #pragma once
-// Every fuzz target, one per decoder that reads bytes it did not write (docs/vsr/testing.md
-// lists them with what each proves).
+// Every fuzz target, one per decoder that reads bytes it did not write; each file's header
+// says what its targets prove.
 
 #include <string>
 #include <string_view>
