@@ -1,6 +1,6 @@
 // The frame of the `vsr` command line: global options, parsing, and the mapping of every
 // outcome to an exit code and a one-line message. Commands stay thin: parse, call a
-// library function, print (architecture.md, "cli").
+// library function, print (docs/vsr/architecture.md).
 
 #include "cli.hpp"
 

@@ -3,7 +3,7 @@
 // stopped. The work is storage::restore_from_replica(); this file resolves the names,
 // warns, and prints. The copy is unchecked, hence the warning: it is as stale as SRC is,
 // and the RESTORED marker it leaves makes NAME rejoin without voting until it has caught
-// up (protocol-notes, "Replaced or restored replicas"; docs/vsr/storage.md).
+// up (docs/vsr/protocol.md, "Restored replicas"; docs/vsr/storage.md).
 
 #include <cstdio>
 #include <memory>

@@ -187,7 +187,8 @@ void Replica::open(const DurableState& state) {
   } else if (!state.metadata && (state.restored_view_floor || old_open)) {
     // A restored state without metadata: what this replica acknowledged is unknown. It must
     // not vote or acknowledge until a StartView of at least the restored floor gives it a
-    // log (protocol-notes); its WAL cannot be trusted either and starts over.
+    // log (docs/vsr/protocol.md, *Restored replicas*); its WAL cannot be trusted either and starts
+    // over.
     log_[0] = root;
     status_ = Status::recovering;
     if (state.restored_view_floor) view_ = *state.restored_view_floor;

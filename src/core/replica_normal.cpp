@@ -99,7 +99,8 @@ void Replica::prepare_batch() {
   p.header.view = view_;
   p.header.op = next(op_);
   p.header.commit = commit_max_;
-  // Time never goes backwards, even when the primary's clock does (protocol-notes: Time).
+  // Time never goes backwards, even when the primary's clock does (docs/vsr/protocol.md, *Normal
+  // operation*).
   std::uint64_t floor_ms = timestamp_ms_;
   if (head->header) floor_ms = std::max(floor_ms, head->header->timestamp_ms);
   p.header.timestamp_ms = std::max(realtime_ms_, floor_ms + 1);

@@ -1,4 +1,4 @@
-// View change (VR Revisited §4.2) with the fixes from protocol-notes.md:
+// View change (VR Revisited §4.2) with the fixes in docs/vsr/protocol.md, *View change*:
 //  - log_view is kept apart from view; the new primary picks the log with the highest
 //    log_view, then the highest op;
 //  - a replica moves to a new view on its own timeout or on a quorum of StartViewChange
@@ -73,7 +73,8 @@ void Replica::start_view_change(View view, ViewChangeCause cause) {
   view_change_since_tick_ = now_;
   primary_timeout_jitter_ = jitter();
   counters_.view_changes_started += 1;
-  // The new view is durable before any DoViewChange for it leaves (protocol-notes).
+  // The new view is durable before any DoViewChange for it leaves (docs/vsr/protocol.md, *View
+  // change*).
   write_metadata();
   last_view_change_send_ = now_;
   broadcast(Message{StartViewChange{view_, self_, voted_view_}});
@@ -251,7 +252,7 @@ void Replica::maybe_choose_log() {
   if (status_ != Status::view_change || log_chosen_ || primary_of(view_) != self_) return;
   if (dvcs_.size() < options_.quorum() || dvcs_.count(self_.value) == 0) return;
 
-  // The best log: highest log_view, then highest op (§4.2 and protocol-notes).
+  // The best log: highest log_view, then highest op (§4.2; docs/vsr/protocol.md, *View change*).
   const DoViewChange* best = nullptr;
   Op commit = commit_max_;
   for (const auto& [r, dvc] : dvcs_) {

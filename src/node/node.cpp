@@ -1,7 +1,7 @@
 // The daemon (node.hpp): the replica actor, its TCP sessions and peer links, the tick timer
-// and the disk thread, wired as architecture.md's "runtime" describes. Every coroutine runs
-// on the io_context's one thread, which is therefore the actor's strand; the disk thread
-// talks to it only by posting completions.
+// and the disk thread, wired as docs/vsr/architecture.md's "The runtime" describes. Every coroutine
+// runs on the io_context's one thread, which is therefore the actor's strand; the disk thread talks
+// to it only by posting completions.
 
 #include "vsr/node/node.hpp"
 

@@ -5,7 +5,7 @@
 // the complete, fsynced copy with its marker; never a half-copied directory a replica
 // could start from. The marker goes in before the swap for the same reason: there is no
 // instant at which the copied state is in place without the marker that restrains it.
-// (protocol-notes, "Replaced or restored replicas": a restored replica that voted as if
+// (docs/vsr/protocol.md, "Restored replicas": a restored replica that voted as if
 // its log were its own could lose a committed operation.)
 
 #include "vsr/storage/restore.hpp"

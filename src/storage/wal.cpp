@@ -13,8 +13,8 @@
 // then damaged by the medium is not such a prefix, and neither is damage with a sound
 // record after it, or in an earlier segment: those bytes were synced and then went bad, the
 // ops there may be committed, and they are reported corrupt for the core to repair from its
-// peers ("Storage and repair" in protocol-notes: truncating on a checksum failure is the
-// classic way to lose acknowledged data).
+// peers (truncating on a checksum failure is the classic way to lose acknowledged data:
+// docs/vsr/storage.md, "Scanning").
 
 #include "vsr/storage/wal.hpp"
 

@@ -240,7 +240,7 @@ TEST(SimScenario, RestoreReplicaFromAStaleCopyDoesNotVoteR3) {
   // `vsr recover-node`: backup B acknowledged ops that backup A (down) never saw; B
   // is then restored from A's stale copy. Had B voted with that copy, A and B would form a
   // view-change quorum without those ops once the primary fails, and lose committed ops
-  // (protocol-notes, "Replaced or restored replicas"). A restored replica stays recovering
+  // (docs/vsr/protocol.md, "Restored replicas"). A restored replica stays recovering
   // until a StartView of at least the view it left, so the view change waits for the primary.
   Simulator sim(scripted(3, 3));
   ASSERT_TRUE(sim.run_until(200));

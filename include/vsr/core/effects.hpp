@@ -55,7 +55,7 @@ struct Checkpoint {
   Op op;
   Checksum checksum;  ///< of the prepare at op
   /// The primary's stamp on the prepare at op: a replica restarted or synced from this
-  /// checkpoint never stamps a later prepare below it (protocol-notes, "Time").
+  /// checkpoint never stamps a later prepare below it (docs/vsr/protocol.md, *Normal operation*).
   std::uint64_t timestamp_ms = 0;
   std::string app_snapshot;
   std::string client_table;
@@ -141,8 +141,8 @@ struct DurableState {
   /// Set when this state was copied from another replica, wiped or restored (the node
   /// directory's RESTORED marker): the replica may have forgotten prepares it acknowledged
   /// and votes it cast. It opens in status recovering (never votes or acknowledges) and
-  /// leaves it only on a StartView of this view or a later one (protocol-notes, "Replaced
-  /// or restored replicas"; docs/vsr/protocol.md, "Restored replicas").
+  /// leaves it only on a StartView of this view or a later one (docs/vsr/protocol.md,
+  /// "Restored replicas").
   std::optional<View> restored_view_floor;
 };
 

@@ -2,7 +2,8 @@
 // Every limit and timeout of the consensus core, in one place. The runtime fills it from
 // cluster.tnet; the simulator from its seed. All replicas of a cluster must use the same
 // replica_count, max_pipeline_depth and checkpoint_interval: the view change reasons about
-// "at most max_pipeline_depth uncommitted ops past the commit point" (protocol-notes).
+// "at most max_pipeline_depth uncommitted ops past the commit point" (docs/vsr/protocol.md, *View
+// change*).
 
 #include <cstddef>
 #include <cstdint>

@@ -1,15 +1,15 @@
 #pragma once
 // The daemon: one replica process (`vsr start-node NAME`).
 //
-// Shape (architecture.md "runtime"): one io_context thread runs every coroutine, so it is
-// the replica actor's strand; the actor owns the core (Replica) and the app, and is the
-// only code that touches them. Inbound TCP sessions (a reader() and a writer() coroutine
-// each) and one outbound worker per peer talk to the actor only through bounded channels.
-// A steady timer ticks the core every tick_duration. Storage effects go, in order, to a
-// disk thread (storage::ReplicaDisk) that group-commits whatever is pending when it wakes and
-// posts the highest durable write id back to the actor, so a slow fsync never stalls the
-// network. A signal_set (SIGINT, SIGTERM) stops the io_context; the disk thread then
-// finishes what it was given, files are closed, and run_node() returns.
+// Shape (docs/vsr/architecture.md, "The runtime"): one io_context thread runs every coroutine, so
+// it is the replica actor's strand; the actor owns the core (Replica) and the app, and is the only
+// code that touches them. Inbound TCP sessions (a reader() and a writer() coroutine each) and one
+// outbound worker per peer talk to the actor only through bounded channels. A steady timer ticks
+// the core every tick_duration. Storage effects go, in order, to a disk thread
+// (storage::ReplicaDisk) that group-commits whatever is pending when it wakes and posts the highest
+// durable write id back to the actor, so a slow fsync never stalls the network. A signal_set
+// (SIGINT, SIGTERM) stops the io_context; the disk thread then finishes what it was given, files
+// are closed, and run_node() returns.
 
 #include <cstdint>
 #include <filesystem>

@@ -17,7 +17,7 @@ namespace vsr::node {
 /// One core tick. The config's timeouts are milliseconds; the core counts ticks.
 inline constexpr std::chrono::milliseconds tick_duration{10};
 
-/// Limits of the runtime (architecture.md: "a limit on everything").
+/// Limits of the runtime (docs/vsr/architecture.md: everything that could grow has a limit).
 struct RuntimeLimits {
   static constexpr std::size_t inbox_capacity = 4096;          ///< messages to the actor
   static constexpr std::size_t peer_queue_capacity = 4096;     ///< frames per peer link

@@ -3,13 +3,13 @@
 // directory over another's.
 //
 // A replica whose state was copied from another replica may have "forgotten" prepares it
-// acknowledged itself, or promises it made in a view change (protocol-notes, "Replaced or
-// restored replicas"). If it voted as if its log were its own, the cluster could lose a
-// committed operation. So the copy leaves a marker in the directory, RESTORED, for the
-// replica to read on start: a marked replica must not vote until a StartView of a view at
-// least view_floor() has given it the cluster's log, and clears the marker then
-// (ReplicaDisk::open reads it into DurableState::restored_view_floor; docs/vsr/storage.md,
-// "Restored replicas", also has the marker's grammar and the restore procedure).
+// acknowledged itself, or promises it made in a view change (docs/vsr/protocol.md, "Restored
+// replicas"). If it voted as if its log were its own, the cluster could lose a committed operation.
+// So the copy leaves a marker in the directory, RESTORED, for the replica to read on start: a
+// marked replica must not vote until a StartView of a view at least view_floor() has given it the
+// cluster's log, and clears the marker then (ReplicaDisk::open reads it into
+// DurableState::restored_view_floor; docs/vsr/storage.md, "Restored replicas", also has the
+// marker's grammar and the restore procedure).
 
 #include <cstddef>
 #include <cstdint>
