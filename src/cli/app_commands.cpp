@@ -26,6 +26,7 @@
 #include "inventory/inventory.hpp"
 #include "locks/locks.hpp"
 #include "vsr/app/composite.hpp"
+#include "vsr/app/limits.hpp"
 #include "vsr/app/reply.hpp"
 #include "vsr/node/client.hpp"
 
@@ -70,6 +71,44 @@ CLI::Validator int64_arg() {
         return std::string();
       },
       "INT");
+}
+
+/// An int64 argument within [min, max]: a value the app would refuse is a usage error, and
+/// never reaches the cluster.
+CLI::Validator int64_in(std::int64_t min, std::int64_t max) {
+  return CLI::Validator(
+      [min, max](const std::string& text) {
+        if (std::string whole = int64_arg()(text); !whole.empty()) return whole;
+        std::int64_t value = 0;
+        std::from_chars(text.data(), text.data() + text.size(), value);
+        if (value < min || value > max) {
+          return fmt::format("{} is outside {}..{}", value, min, max);
+        }
+        return std::string();
+      },
+      "INT");
+}
+
+/// A name argument (account, SKU, key, lock) the apps accept: 1..256 bytes of UTF-8 without
+/// control characters (app::check_name).
+CLI::Validator name_arg(std::string what) {
+  return CLI::Validator(
+      [what](const std::string& text) {
+        auto checked = app::check_name(what, text);
+        return checked ? std::string() : checked.error();
+      },
+      "");
+}
+
+/// A prefix: empty (everything), or a name's bytes.
+CLI::Validator prefix_arg() {
+  return CLI::Validator(
+      [](const std::string& text) {
+        if (text.empty()) return std::string();
+        auto checked = app::check_name("PREFIX", text);
+        return checked ? std::string() : checked.error();
+      },
+      "");
 }
 
 void print_error_json(std::string_view code, std::string_view message) {
@@ -228,20 +267,23 @@ void add_bank(CLI::App& app, GlobalOptions& globals) {
       top, globals, bank::kAppName, "add", "Add AMOUNT (signed) to ACCOUNT; prints the balance",
       bank::Command::add, json, human,
       [args](CLI::App* s) {
-        s->add_option("ACCOUNT", args->a)->required();
+        s->add_option("ACCOUNT", args->a)->required()->check(name_arg("ACCOUNT"));
         s->add_option("AMOUNT", args->n)->required()->check(int64_arg());
       },
       [args] { return bank::encode_add(args->a, args->n); });
   add_operation(
       top, globals, bank::kAppName, "get", "Print ACCOUNT's balance", bank::Command::get, json,
-      human, [args](CLI::App* s) { s->add_option("ACCOUNT", args->a)->required(); },
+      human,
+      [args](CLI::App* s) {
+        s->add_option("ACCOUNT", args->a)->required()->check(name_arg("ACCOUNT"));
+      },
       [args] { return bank::encode_get(args->a); });
   add_operation(
       top, globals, bank::kAppName, "transfer", "Move AMOUNT from FROM to TO, atomically",
       bank::Command::transfer, json, human,
       [args](CLI::App* s) {
-        s->add_option("FROM", args->a)->required();
-        s->add_option("TO", args->b)->required();
+        s->add_option("FROM", args->a)->required()->check(name_arg("FROM"));
+        s->add_option("TO", args->b)->required()->check(name_arg("TO"));
         s->add_option("AMOUNT", args->n)->required()->check(int64_arg());
       },
       [args] { return bank::encode_transfer(args->a, args->b, args->n); });
@@ -264,7 +306,7 @@ void add_inventory(CLI::App& app, GlobalOptions& globals) {
   auto json = [](inv::Command c, const app::Reply& r) { return inv::format_json(c, r); };
   auto human = [](inv::Command c, const app::Reply& r) { return inv::format_human(c, r); };
   auto sku_qty = [args](CLI::App* s) {
-    s->add_option("SKU", args->a)->required();
+    s->add_option("SKU", args->a)->required()->check(name_arg("SKU"));
     s->add_option("QTY", args->n)->required()->check(int64_arg());
   };
   add_operation(top, globals, inv::kAppName, "stock", "Add QTY on hand", inv::Command::stock, json,
@@ -279,7 +321,8 @@ void add_inventory(CLI::App& app, GlobalOptions& globals) {
                 [args] { return inv::encode_release(args->a, args->n); });
   add_operation(
       top, globals, inv::kAppName, "available", "On hand minus reserved", inv::Command::available,
-      json, human, [args](CLI::App* s) { s->add_option("SKU", args->a)->required(); },
+      json, human,
+      [args](CLI::App* s) { s->add_option("SKU", args->a)->required()->check(name_arg("SKU")); },
       [args] { return inv::encode_available(args->a); });
 }
 
@@ -300,30 +343,31 @@ void add_catalog(CLI::App& app, GlobalOptions& globals) {
   add_operation(
       top, globals, cat::kAppName, "put", "Store VALUE under KEY", cat::Command::put, json, human,
       [args](CLI::App* s) {
-        s->add_option("KEY", args->a)->required();
+        s->add_option("KEY", args->a)->required()->check(name_arg("KEY"));
         s->add_option("VALUE", args->b)->required();
         s->add_option("--if-version", args->opt, "Only if the current version is V (0: absent)")
-            ->check(int64_arg());
+            ->check(int64_in(0, INT64_MAX));
       },
       [args] { return cat::encode_put(args->a, args->b, args->opt); });
   add_operation(
       top, globals, cat::kAppName, "get", "Print KEY's value", cat::Command::get, json, human,
-      [args](CLI::App* s) { s->add_option("KEY", args->a)->required(); },
+      [args](CLI::App* s) { s->add_option("KEY", args->a)->required()->check(name_arg("KEY")); },
       [args] { return cat::encode_get(args->a); });
   add_operation(
       top, globals, cat::kAppName, "delete", "Delete KEY", cat::Command::remove, json, human,
       [args](CLI::App* s) {
-        s->add_option("KEY", args->a)->required();
+        s->add_option("KEY", args->a)->required()->check(name_arg("KEY"));
         s->add_option("--if-version", args->opt, "Only if the current version is V")
-            ->check(int64_arg());
+            ->check(int64_in(0, INT64_MAX));
       },
       [args] { return cat::encode_delete(args->a, args->opt); });
   add_operation(
       top, globals, cat::kAppName, "list", "List keys (with PREFIX) and versions",
       cat::Command::list, json, human,
       [args](CLI::App* s) {
-        s->add_option("PREFIX", args->a);
-        s->add_option("--limit", args->opt, "At most N entries")->check(int64_arg());
+        s->add_option("PREFIX", args->a)->check(prefix_arg());
+        s->add_option("--limit", args->opt, "At most N entries")
+            ->check(int64_in(1, static_cast<std::int64_t>(app::kListEntriesMax)));
       },
       [args] { return cat::encode_list(args->a, args->opt); });
 }
@@ -346,9 +390,9 @@ void add_locks(CLI::App& app, GlobalOptions& globals) {
       top, globals, locks::kAppName, "acquire", "Acquire (or renew) lock NAME",
       locks::Command::acquire, json, human,
       [args](CLI::App* s) {
-        s->add_option("NAME", args->a)->required();
+        s->add_option("NAME", args->a)->required()->check(name_arg("NAME"));
         s->add_option("--ttl", args->opt, "Lease in milliseconds")
-            ->check(int64_arg())
+            ->check(int64_in(app::kLockTtlMsMin, app::kLockTtlMsMax))
             ->capture_default_str();
       },
       [args] {
@@ -357,11 +401,12 @@ void add_locks(CLI::App& app, GlobalOptions& globals) {
   add_operation(
       top, globals, locks::kAppName, "release", "Release lock NAME (owner only)",
       locks::Command::release, json, human,
-      [args](CLI::App* s) { s->add_option("NAME", args->a)->required(); },
+      [args](CLI::App* s) { s->add_option("NAME", args->a)->required()->check(name_arg("NAME")); },
       [args] { return locks::encode_release(args->a); });
   add_operation(
       top, globals, locks::kAppName, "holder", "Print lock NAME's holder", locks::Command::holder,
-      json, human, [args](CLI::App* s) { s->add_option("NAME", args->a)->required(); },
+      json, human,
+      [args](CLI::App* s) { s->add_option("NAME", args->a)->required()->check(name_arg("NAME")); },
       [args] { return locks::encode_holder(args->a); });
 }
 

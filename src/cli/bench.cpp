@@ -43,9 +43,17 @@ struct BenchState {
   std::uint64_t unknown = 0;
   std::size_t running = 0;
   node::Histogram latency_ns;
-  Clock::time_point start;
+  /// The run is timed from the first measured request to the last reply: the warm-up
+  /// (registration, finding the primary) and the progress bar's last tick are not in it.
+  std::optional<Clock::time_point> first_sent;
+  Clock::time_point last_reply;
   Clock::time_point stop_at = Clock::time_point::max();
   bool stop = false;
+
+  double seconds() const {
+    if (!first_sent || last_reply <= *first_sent) return 0;
+    return std::chrono::duration<double>(last_reply - *first_sent).count();
+  }
 };
 
 net::awaitable<void> bench_client(node::AsyncClient& client, BenchState& state,
@@ -66,9 +74,18 @@ net::awaitable<void> bench_client(node::AsyncClient& client, BenchState& state,
     if (!options.duration_s && state.issued >= options.requests) break;
     state.issued += 1;
     const auto sent = Clock::now();
+    if (!state.first_sent) {
+      state.first_sent = sent;
+      if (options.duration_s) {
+        state.stop_at =
+            sent + std::chrono::milliseconds(static_cast<long>(*options.duration_s * 1000.0));
+      }
+    }
     node::Outcome outcome =
         co_await client.call(session, core::RequestNo{request_no++}, operation, sent + timeout);
-    const auto took = Clock::now() - sent;
+    const auto replied = Clock::now();
+    const auto took = replied - sent;
+    state.last_reply = std::max(state.last_reply, replied);
     if (!outcome.definite()) {
       state.unknown += 1;
       continue;
@@ -92,7 +109,9 @@ net::awaitable<void> progress(BenchState& state, const BenchOptions& options) {
     const auto now = Clock::now();
     double fraction = 0;
     if (options.duration_s) {
-      fraction = std::chrono::duration<double>(now - state.start).count() / *options.duration_s;
+      fraction = state.first_sent ? std::chrono::duration<double>(now - *state.first_sent).count() /
+                                        *options.duration_s
+                                  : 0.0;
     } else if (options.requests > 0) {
       fraction = static_cast<double>(state.completed + state.unknown) /
                  static_cast<double>(options.requests);
@@ -133,11 +152,6 @@ ExitCode run_bench(const GlobalOptions& globals, const BenchOptions& options) {
   BenchState state;
   state.running = options.clients;
   asio::steady_timer finished(io, Clock::time_point::max());
-  state.start = Clock::now();
-  if (options.duration_s) {
-    state.stop_at =
-        state.start + std::chrono::milliseconds(static_cast<long>(*options.duration_s * 1000.0));
-  }
   for (std::size_t i = 0; i < options.clients; ++i) {
     asio::co_spawn(io, bench_client(client, state, options, i, finished), asio::detached);
   }
@@ -150,8 +164,8 @@ ExitCode run_bench(const GlobalOptions& globals, const BenchOptions& options) {
       },
       asio::detached);
   io.run();
-  const double seconds = std::chrono::duration<double>(Clock::now() - state.start).count();
-  const double rate = static_cast<double>(state.completed) / std::max(seconds, 1e-9);
+  const double seconds = state.seconds();
+  const double rate = seconds > 0 ? static_cast<double>(state.completed) / seconds : 0.0;
   const node::Histogram& h = state.latency_ns;
   if (options.json) {
     nlohmann::ordered_json j;
