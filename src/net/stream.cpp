@@ -11,6 +11,9 @@ namespace {
 // A connection's buffer starts small (a node may hold many idle or hostile connections)
 // and doubles as frames need it, up to the frame limit.
 constexpr std::size_t initial_buffer_bytes = 4 * 1024;
+/// A read that fills the buffer means more is waiting: the buffer doubles up to this (or
+/// the frame limit), so that a busy connection takes many small frames per read.
+constexpr std::size_t busy_buffer_bytes = 64 * 1024;
 constexpr std::size_t max_frames_per_write = 256;
 // What a FrameWriter's copy buffer may keep between writes (it grows to at most
 // max_frames_per_write small frames, ~256 KiB, during one).
@@ -58,13 +61,16 @@ awaitable<ReadOutcome> FrameReader::next(tcp::socket& socket) {
       }
       buffer_.resize(std::min(buffer_.size() * 2, max_frame_bytes_));
     }
-    auto [ec, n] = co_await socket.async_read_some(
-        asio::buffer(buffer_.data() + end_, buffer_.size() - end_), use_nothrow);
+    const std::size_t room = buffer_.size() - end_;
+    auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer_.data() + end_, room),
+                                                   use_nothrow);
     if (ec) {
       out.error = ec;
       co_return out;
     }
     end_ += n;
+    const std::size_t busy = std::min(busy_buffer_bytes, max_frame_bytes_);
+    if (n == room && buffer_.size() < busy) buffer_.resize(std::min(buffer_.size() * 2, busy));
   }
 }
 
