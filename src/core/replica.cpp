@@ -568,7 +568,9 @@ void Replica::send(ReplicaIndex to, const Message& message) {
 void Replica::send(ReplicaIndex to, const Bytes& bytes) {
   VSR_ASSERT(to != self_ && to.value < options_.replica_count);
   // In place: g++ 12 -O3 misreads a moved-from temporary variant as maybe-uninitialized.
-  effects_.emplace_back(std::in_place_type<SendToReplica>, to, bytes);
+  // (Braces, not parentheses: clang 14 cannot initialize an aggregate from a parenthesized
+  // list.)
+  effects_.emplace_back(std::in_place_type<SendToReplica>, SendToReplica{to, bytes});
 }
 
 void Replica::broadcast(const Message& message) {

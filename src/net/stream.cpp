@@ -62,8 +62,8 @@ awaitable<ReadOutcome> FrameReader::next(tcp::socket& socket) {
       buffer_.resize(std::min(buffer_.size() * 2, max_frame_bytes_));
     }
     const std::size_t room = buffer_.size() - end_;
-    auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer_.data() + end_, room),
-                                                   use_nothrow);
+    auto [ec, n] =
+        co_await socket.async_read_some(asio::buffer(buffer_.data() + end_, room), use_nothrow);
     if (ec) {
       out.error = ec;
       co_return out;
