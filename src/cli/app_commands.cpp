@@ -102,13 +102,9 @@ CLI::Validator name_arg(std::string what) {
 
 /// A prefix: empty (everything), or a name's bytes.
 CLI::Validator prefix_arg() {
+  const CLI::Validator name = name_arg("PREFIX");
   return CLI::Validator(
-      [](const std::string& text) {
-        if (text.empty()) return std::string();
-        auto checked = app::check_name("PREFIX", text);
-        return checked ? std::string() : checked.error();
-      },
-      "");
+      [name](const std::string& text) { return text.empty() ? std::string() : name(text); }, "");
 }
 
 void print_error_json(std::string_view code, std::string_view message) {

@@ -19,18 +19,6 @@
 namespace vsr::fuzz {
 namespace {
 
-constexpr std::uint64_t kCluster = 5;
-
-net::Keyring keyring() {
-  net::Keyring keys;
-  for (std::size_t i = 0; i < net::key_size; ++i) {
-    keys.replica.bytes[i] = static_cast<unsigned char>(i);
-    keys.client.bytes[i] = static_cast<unsigned char>(0xa0 + i);
-  }
-  keys.has_replica = true;
-  return keys;
-}
-
 core::DecodeLimits limits() {
   core::DecodeLimits l;
   l.cluster_id = kCluster;
@@ -45,7 +33,7 @@ core::DecodeLimits limits() {
 }  // namespace
 
 int frame(const std::uint8_t* data, std::size_t size) {
-  static const net::Keyring keys = keyring();
+  static const net::Keyring keys = fuzz_keyring();
   constexpr std::size_t frame_max = 1 << 16;
   std::string_view stream = as_text(data, size);
   while (!stream.empty()) {

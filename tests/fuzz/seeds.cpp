@@ -32,6 +32,16 @@ void property_violated(const char* target, const char* what) {
   std::abort();
 }
 
+net::Keyring fuzz_keyring() {
+  net::Keyring keys;
+  for (std::size_t i = 0; i < net::key_size; ++i) {
+    keys.replica.bytes[i] = static_cast<unsigned char>(i);
+    keys.client.bytes[i] = static_cast<unsigned char>(0xa0 + i);
+  }
+  keys.has_replica = true;
+  return keys;
+}
+
 const std::vector<NamedTarget>& all_targets() {
   static const std::vector<NamedTarget> targets = {
       {"tnetstring", tnetstring},     {"frame", frame},
@@ -44,8 +54,6 @@ const std::vector<NamedTarget>& all_targets() {
 }
 
 namespace {
-
-constexpr std::uint64_t kCluster = 5;
 
 core::Prepare sample_prepare(std::uint64_t op, const core::Checksum& parent) {
   core::Prepare p;
@@ -91,16 +99,6 @@ std::vector<core::Message> sample_messages() {
       core::Recovery{v, r, 9},
   };
   return out;
-}
-
-net::Keyring keyring() {
-  net::Keyring keys;
-  for (std::size_t i = 0; i < net::key_size; ++i) {
-    keys.replica.bytes[i] = static_cast<unsigned char>(i);
-    keys.client.bytes[i] = static_cast<unsigned char>(0xa0 + i);
-  }
-  keys.has_replica = true;
-  return keys;
 }
 
 core::Checkpoint sample_checkpoint() {
@@ -149,7 +147,7 @@ std::vector<std::string> seeds(std::string_view name) {
            "4:true!", "0:~",      "3:1.5^",
            "0:]",     "0:}",      "24:5:hello,5:world,2:42#4:true!]"};
   } else if (name == "frame") {
-    const net::Keyring keys = keyring();
+    const net::Keyring keys = fuzz_keyring();
     std::string stream;
     for (const core::Message& m : sample_messages()) {
       const std::string bytes = core::encode(kCluster, m);

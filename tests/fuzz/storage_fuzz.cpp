@@ -17,12 +17,6 @@
 #include "vsr/storage/wal.hpp"
 
 namespace vsr::fuzz {
-namespace {
-
-constexpr std::uint64_t kCluster = 5;
-
-}  // namespace
-
 int client_table(const std::uint8_t* data, std::size_t size) {
   core::ClientTable table(8);
   (void)table.begin_execute("keep", core::Op{0}, core::RequestNo{0}, "", core::Op{1});

@@ -7,8 +7,15 @@
 #include <vector>
 
 #include "fuzz_target.hpp"
+#include "vsr/net/frame.hpp"
 
 namespace vsr::fuzz {
+
+/// The cluster id every target and seed uses.
+inline constexpr std::uint64_t kCluster = 5;
+
+/// Fixed keys of both kinds, so that seeds carry frames the `frame` target accepts.
+net::Keyring fuzz_keyring();
 
 int tnetstring(const std::uint8_t* data, std::size_t size);
 int frame(const std::uint8_t* data, std::size_t size);
