@@ -36,8 +36,8 @@ demo: deps
 
 # Every fuzz target (tests/fuzz/targets.hpp) for FUZZ_SECONDS each, from the committed
 # corpus; new inputs go to fuzz-corpus/<target>/ (copy a crash into tests/fuzz/corpus/).
-FUZZ_TARGETS = tnetstring frame message runtime_message client_table metadata checkpoint \
-               wal_segment config_file app_operation
+FUZZ_TARGETS = tnetstring frame handshake sealed_frame message runtime_message client_table \
+               metadata checkpoint wal_segment config_file app_operation
 fuzz: deps
 	cmake --preset fuzz
 	cmake --build --preset fuzz -j $(JOBS) --target vsr_fuzzers

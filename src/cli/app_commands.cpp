@@ -143,6 +143,11 @@ ExitCode run_operation(const GlobalOptions& globals, const ClientOptions& o,
   }
   node::Client client(std::move(*client_config));
   const node::Outcome outcome = client.call(session, request_no, std::move(encoded), timeout);
+  if (outcome.kind == node::Outcome::Kind::refused) {
+    // Nothing was sent: a definite "not run", and a problem of this machine's files.
+    if (o.json) print_error_json("authentication_failed", outcome.detail);
+    return report(ExitCode::usage, outcome.detail);
+  }
   if (!outcome.definite()) {
     const std::string message = fmt::format(
         "no reply within {} s: the operation may or may not have been committed; run the "

@@ -1,5 +1,6 @@
 // `vsr status [NAME...] [--json]`: asks running nodes about themselves over the network.
-// Unreachable nodes are reported, not fatal (exit 0 as long as the config loads).
+// Unreachable nodes are reported, not fatal (exit 0 as long as the config loads), except
+// when every node refuses this client's key (exit 2: the wrong client.tnet, not an outage).
 
 #include <cstdio>
 #include <memory>
@@ -48,6 +49,7 @@ ExitCode run_status(const GlobalOptions& globals, const StatusOptions& options) 
 
   nlohmann::ordered_json out;
   out["nodes"] = nlohmann::ordered_json::array();
+  std::size_t authentication_failed = 0;
   for (std::size_t k = 0; k < nodes.size(); ++k) {
     const config::Node& n = config_nodes[nodes[k]];
     const auto& r = results[k];
@@ -55,6 +57,11 @@ ExitCode run_status(const GlobalOptions& globals, const StatusOptions& options) 
     j["node"] = n.name;
     j["address"] = n.address.to_string();
     j["reachable"] = r.ok();
+    if (!r.ok()) {
+      j["unreachable"] = node::to_string(r.error().why);
+      j["error"] = r.error().detail;
+      if (r.error().why == node::Unreachable::Why::authentication) authentication_failed += 1;
+    }
     if (r.ok()) {
       const node::NodeStatus& s = *r;
       j["role"] = s.role;
@@ -80,14 +87,24 @@ ExitCode run_status(const GlobalOptions& globals, const StatusOptions& options) 
             static_cast<unsigned long long>(s.checkpoint_op), s.state_digest.c_str(),
             s.peers_connected, static_cast<unsigned long long>(s.rejected_messages));
         if (!s.waiting_for.empty()) std::printf("  waiting for %s\n", s.waiting_for.c_str());
+      } else if (r.error().why == node::Unreachable::Why::authentication) {
+        std::printf(
+            "%s %s authentication failed (this client.tnet does not belong to this "
+            "cluster)\n",
+            n.name.c_str(), n.address.to_string().c_str());
       } else {
         std::printf("%s %s unreachable (%s)\n", n.name.c_str(), n.address.to_string().c_str(),
-                    r.error().c_str());
+                    r.error().detail.c_str());
       }
     }
     out["nodes"].push_back(std::move(j));
   }
   if (options.json) std::printf("%s\n", out.dump().c_str());
+  if (authentication_failed == nodes.size()) {
+    // Not an outage: this machine holds another cluster's client.tnet.
+    return report(ExitCode::usage,
+                  "authentication failed: this client.tnet does not belong to this cluster");
+  }
   return ExitCode::success;
 }
 

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <random>
 #include <set>
 #include <span>
 #include <utility>
@@ -20,6 +21,7 @@
 
 #include "vsr/core/effects.hpp"
 #include "vsr/net/asio.hpp"
+#include "vsr/net/backoff.hpp"
 #include "vsr/net/stream.hpp"
 #include "vsr/node/client.hpp"
 #include "vsr/node/settings.hpp"
@@ -138,14 +140,22 @@ class Fetcher {
     }
   }
 
-  // One inbound connection: a replica's link to NAME. The first frame must be its hello
-  // under the replica key; everything after it is a protocol message from that replica.
+  net::HandshakeParams handshake_params() const {
+    return net::HandshakeParams{options_.cluster_id, core::protocol_version};
+  }
+
+  // One inbound connection: a replica's link to NAME. It must open under the replica key,
+  // and its first frame must be its hello; everything after it is a protocol message from
+  // that replica.
   awaitable<void> read_peer(std::shared_ptr<tcp::socket> socket) {
-    net::FrameReader frames(keys_, node::max_frame_bytes());
+    net::FrameReader frames(node::max_frame_bytes());
+    const net::HandshakeOutcome handshake =
+        co_await frames.accept(*socket, keys_, handshake_params());
+    net::FrameWriter pongs(handshake.send);
     std::optional<std::size_t> from;
-    while (!stopping_) {
+    while (handshake.ok() && handshake.authority == net::KeyKind::replica && !stopping_) {
       net::ReadOutcome r = co_await frames.next(*socket);
-      if (!r.ok() || r.frame.authority != net::KeyKind::replica) break;
+      if (!r.ok()) break;
       if (!from) {
         auto hello = node::decode_hello(r.frame.message, options_.cluster_id);
         if (!hello || hello->replica >= replica_count_ || hello->replica == request_.replica) {
@@ -157,11 +167,9 @@ class Fetcher {
       // The replica's link pings and gives the connection up when no pong comes back
       // (docs/vsr/wire.md): answer as the node whose address this is would.
       if (auto nonce = node::decode_ping(r.frame.message, options_.cluster_id)) {
-        auto pong =
-            std::make_shared<const std::string>(node::encode_pong(options_.cluster_id, *nonce));
-        const net::OutFrame frame =
-            net::make_out_frame(std::move(pong), net::KeyKind::replica, keys_.replica);
-        if (co_await net::write_frames(*socket, std::span<const net::OutFrame>(&frame, 1))) break;
+        const net::OutFrame pong{
+            std::make_shared<const std::string>(node::encode_pong(options_.cluster_id, *nonce))};
+        if (co_await pongs.write(*socket, std::span<const net::OutFrame>(&pong, 1))) break;
         continue;
       }
       on_message(*from, r.frame.message);
@@ -170,11 +178,14 @@ class Fetcher {
     socket->close(ignored);
   }
 
-  // One outbound link: connect (retrying), hello, then write what the transfer queues.
+  // One outbound link: connect (retrying with backoff), handshake, hello, then write what
+  // the transfer queues.
   awaitable<void> run_link(std::size_t peer) {
     OutLink& link = *links_[peer];
     const config::Node& node = request_.cluster.nodes[peer];
     asio::steady_timer pause(io_);
+    net::Backoff backoff(node::RuntimeLimits::backoff_min, node::RuntimeLimits::backoff_max);
+    std::mt19937_64 rng(std::random_device{}());
     std::vector<net::OutFrame> batch;
     while (!stopping_) {
       tcp::resolver resolver(io_);
@@ -185,26 +196,36 @@ class Fetcher {
         auto [cec, ep] = co_await asio::async_connect(socket, endpoints, use_nothrow);
         (void)ep;
         asio::error_code failure = cec;
+        net::FrameReader answers(node::max_frame_bytes());
+        net::HandshakeOutcome handshake;
         if (!failure) {
           socket.set_option(tcp::no_delay(true), failure);
+          handshake = co_await answers.initiate(socket, handshake_params(), net::KeyKind::replica,
+                                                keys_.replica);
+          if (!handshake.ok()) failure = asio::error::access_denied;
+        }
+        if (!failure) {
           link.up = true;
+          backoff.up(std::chrono::steady_clock::now());
+          net::FrameWriter frames(handshake.send);
           const net::OutFrame hello = hello_frame();
-          failure = co_await net::write_frames(socket, std::span<const net::OutFrame>(&hello, 1));
+          failure = co_await frames.write(socket, std::span<const net::OutFrame>(&hello, 1));
           while (!failure && !stopping_) {
             auto [ec, frame] = co_await link.queue.async_receive(use_nothrow);
             if (ec) co_return;  // closed: the transfer is over
             batch.push_back(std::move(frame));
-            while (batch.size() < 256 &&
+            while (batch.size() < node::RuntimeLimits::frames_per_write &&
                    link.queue.try_receive(
                        [&](asio::error_code, net::OutFrame f) { batch.push_back(std::move(f)); })) {
             }
-            failure = co_await net::write_frames(socket, batch);
+            failure = co_await frames.write(socket, batch);
             batch.clear();  // lost with the connection if it failed: requests are retried
           }
           link.up = false;
+          backoff.down(std::chrono::steady_clock::now());
         }
       }
-      pause.expires_after(200ms);
+      pause.expires_after(backoff.wait(rng));
       co_await pause.async_wait(use_nothrow);
     }
   }
@@ -213,15 +234,13 @@ class Fetcher {
     auto message = std::make_shared<const std::string>(node::encode_hello(
         options_.cluster_id,
         node::Hello{static_cast<std::uint32_t>(request_.replica), request_.apps}));
-    return net::make_out_frame(std::move(message), net::KeyKind::replica, keys_.replica);
+    return net::OutFrame{std::move(message)};
   }
 
   void send(std::size_t peer, const core::Message& message) {
     if (peer >= links_.size() || !links_[peer]) return;
     auto bytes = core::make_bytes(core::encode(options_.cluster_id, message));
-    (void)links_[peer]->queue.try_send(
-        asio::error_code{},
-        net::make_out_frame(std::move(bytes), net::KeyKind::replica, keys_.replica));
+    (void)links_[peer]->queue.try_send(asio::error_code{}, net::OutFrame{std::move(bytes)});
   }
 
   void shutdown() {

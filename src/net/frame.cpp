@@ -21,14 +21,20 @@ constexpr std::size_t inner_header_size = 4 + 3 + mac_size + 1;
 
 using Mac = std::array<unsigned char, mac_size>;
 
-Mac compute_mac(std::string_view message, const Key& key) {
+}  // namespace
+
+Mac frame_mac(std::string_view message, const Key& key) {
   Mac mac{};
   crypto_generichash(mac.data(), mac.size(), reinterpret_cast<const unsigned char*>(message.data()),
                      message.size(), key.bytes.data(), key.bytes.size());
   return mac;
 }
 
-}  // namespace
+bool mac_matches(std::string_view message, std::string_view mac, const Key& key) {
+  if (mac.size() != mac_size) return false;
+  const Mac expected = frame_mac(message, key);
+  return sodium_memcmp(expected.data(), mac.data(), mac_size) == 0;
+}
 
 const char* describe(FrameErrc code) {
   switch (code) {
@@ -42,6 +48,9 @@ const char* describe(FrameErrc code) {
       return "frame names a key this node does not hold";
     case FrameErrc::bad_mac:
       return "bad MAC";
+    case FrameErrc::unopened:
+      return "a frame that does not open under this connection's key (forged, replayed or out "
+             "of order)";
   }
   return "unknown frame error";
 }
@@ -60,7 +69,7 @@ FrameHeader make_frame_header(std::string_view message, KeyKind kind, const Key&
   out += key_id.size();
   std::memcpy(out, mac_prefix.data(), mac_prefix.size());
   out += mac_prefix.size();
-  const Mac mac = compute_mac(message, key);
+  const Mac mac = frame_mac(message, key);
   std::memcpy(out, mac.data(), mac.size());
   out += mac.size();
   *out++ = ',';
@@ -75,23 +84,29 @@ void append_frame(std::string& out, std::string_view message, KeyKind kind, cons
   out.append(FrameHeader::trailer());
 }
 
-Result<Frame, FrameErrc> decode_frame(std::string_view buffer, const Keyring& keys,
-                                      std::size_t max_frame_size) {
-  // Length prefix: canonical decimal, checked against the limit before waiting for (or
-  // allocating room for) the payload it announces.
-  std::size_t digits = 0;
-  std::size_t payload_size = 0;
-  while (digits < buffer.size() && buffer[digits] != ':') {
-    const char c = buffer[digits];
-    if (c < '0' || c > '9' || digits == length_digits_max || (digits == 1 && buffer[0] == '0')) {
+Result<LengthPrefix, FrameErrc> read_length_prefix(std::string_view buffer,
+                                                   std::size_t max_payload) {
+  LengthPrefix out;
+  while (out.digits < buffer.size() && buffer[out.digits] != ':') {
+    const char c = buffer[out.digits];
+    if (c < '0' || c > '9' || out.digits == length_digits_max ||
+        (out.digits == 1 && buffer[0] == '0')) {
       return fail(FrameErrc::malformed);
     }
-    payload_size = payload_size * 10 + static_cast<std::size_t>(c - '0');
-    ++digits;
-    if (payload_size > max_frame_size) return fail(FrameErrc::oversized);
+    out.payload = out.payload * 10 + static_cast<std::size_t>(c - '0');
+    ++out.digits;
+    if (out.payload > max_payload) return fail(FrameErrc::oversized);
   }
-  if (digits == buffer.size()) return fail(FrameErrc::incomplete);
-  if (digits == 0) return fail(FrameErrc::malformed);
+  if (out.digits == buffer.size()) return fail(FrameErrc::incomplete);
+  if (out.digits == 0) return fail(FrameErrc::malformed);
+  return out;
+}
+
+Result<UncheckedFrame, FrameErrc> split_frame(std::string_view buffer, std::size_t max_frame_size) {
+  auto prefix = read_length_prefix(buffer, max_frame_size);
+  if (!prefix) return fail(prefix.error());
+  const std::size_t digits = prefix->digits;
+  const std::size_t payload_size = prefix->payload;
   if (payload_size < inner_header_size) return fail(FrameErrc::malformed);
 
   const std::size_t total = digits + 1 + payload_size + 1;
@@ -100,12 +115,11 @@ Result<Frame, FrameErrc> decode_frame(std::string_view buffer, const Keyring& ke
 
   const std::string_view payload = buffer.substr(digits + 1, payload_size);
   const std::string_view key_id = payload.substr(0, key_id_replica.size());
-  KeyKind kind;
+  UncheckedFrame out;
   if (key_id == key_id_replica) {
-    if (!keys.has_replica) return fail(FrameErrc::unknown_key);
-    kind = KeyKind::replica;
+    out.kind = KeyKind::replica;
   } else if (key_id == key_id_client) {
-    kind = KeyKind::client;
+    out.kind = KeyKind::client;
   } else {
     return fail(FrameErrc::malformed);
   }
@@ -114,12 +128,20 @@ Result<Frame, FrameErrc> decode_frame(std::string_view buffer, const Keyring& ke
       rest[mac_prefix.size() + mac_size] != ',') {
     return fail(FrameErrc::malformed);
   }
-  const std::string_view mac = rest.substr(mac_prefix.size(), mac_size);
-  const std::string_view message = rest.substr(mac_prefix.size() + mac_size + 1);
+  out.mac = rest.substr(mac_prefix.size(), mac_size);
+  out.message = rest.substr(mac_prefix.size() + mac_size + 1);
+  out.consumed = total;
+  return out;
+}
 
-  const Mac expected = compute_mac(message, kind == KeyKind::replica ? keys.replica : keys.client);
-  if (sodium_memcmp(expected.data(), mac.data(), mac_size) != 0) return fail(FrameErrc::bad_mac);
-  return Frame{message, kind, total};
+Result<Frame, FrameErrc> decode_frame(std::string_view buffer, const Keyring& keys,
+                                      std::size_t max_frame_size) {
+  auto split = split_frame(buffer, max_frame_size);
+  if (!split) return fail(split.error());
+  if (split->kind == KeyKind::replica && !keys.has_replica) return fail(FrameErrc::unknown_key);
+  const Key& key = split->kind == KeyKind::replica ? keys.replica : keys.client;
+  if (!mac_matches(split->message, split->mac, key)) return fail(FrameErrc::bad_mac);
+  return Frame{split->message, split->kind, split->consumed};
 }
 
 }  // namespace vsr::net

@@ -1,4 +1,4 @@
-// Frame reading and gathered writing over asio sockets (stream.hpp).
+// The handshake, then sealed frames, over asio sockets (stream.hpp).
 
 #include "vsr/net/stream.hpp"
 
@@ -14,63 +14,147 @@ constexpr std::size_t initial_buffer_bytes = 4 * 1024;
 /// A read that fills the buffer means more is waiting: the buffer doubles up to this (or
 /// the frame limit), so that a busy connection takes many small frames per read.
 constexpr std::size_t busy_buffer_bytes = 64 * 1024;
-constexpr std::size_t max_frames_per_write = 256;
-// What a FrameWriter's copy buffer may keep between writes (it grows to at most
-// max_frames_per_write small frames, ~256 KiB, during one).
+/// A writer seals frames into its buffer until it holds this much, then writes it (one
+/// large frame may take it past this).
+constexpr std::size_t write_bytes_max = 256 * 1024;
+// What a FrameWriter's buffer may keep between writes.
 constexpr std::size_t scratch_keep_bytes = 64 * 1024;
 
 }  // namespace
 
-OutFrame make_out_frame(SharedBytes message, KeyKind kind, const Key& key) {
-  OutFrame out;
-  out.header = make_frame_header(*message, kind, key);
-  out.message = std::move(message);
-  return out;
+awaitable<asio::error_code> FrameReader::read_more(tcp::socket& socket, std::size_t cap) {
+  if (buffer_.empty()) buffer_.resize(std::min(initial_buffer_bytes, cap));
+  if (begin_ > 0) {
+    std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (end_ == buffer_.size()) {
+    if (buffer_.size() >= cap) co_return asio::error::message_size;
+    buffer_.resize(std::min(buffer_.size() * 2, cap));
+  }
+  const std::size_t room = buffer_.size() - end_;
+  auto [ec, n] =
+      co_await socket.async_read_some(asio::buffer(buffer_.data() + end_, room), use_nothrow);
+  if (ec) co_return ec;
+  end_ += n;
+  const std::size_t busy = std::min(busy_buffer_bytes, cap);
+  if (n == room && buffer_.size() < busy) buffer_.resize(std::min(buffer_.size() * 2, busy));
+  co_return asio::error_code{};
 }
 
-awaitable<ReadOutcome> FrameReader::next(tcp::socket& socket) {
-  ReadOutcome out;
-  if (buffer_.empty()) buffer_.resize(std::min(initial_buffer_bytes, max_frame_bytes_));
+awaitable<HandshakeOutcome> FrameReader::accept(tcp::socket& socket, const Keyring& keys,
+                                                HandshakeParams params) {
+  VSR_ASSERT(!open_);
+  HandshakeOutcome out;
   for (;;) {
-    if (end_ > begin_) {
-      const std::string_view pending(buffer_.data() + begin_, end_ - begin_);
-      auto decoded = decode_frame(pending, *keys_, max_frame_bytes_);
-      if (decoded) {
-        out.frame = *decoded;
-        begin_ += decoded->consumed;
-        co_return out;
-      }
-      if (decoded.error() != FrameErrc::incomplete) {
-        out.frame_error = true;
-        out.frame_errc = decoded.error();
-        co_return out;
-      }
+    auto accepted =
+        accept_offer(std::string_view(buffer_.data() + begin_, end_ - begin_), keys, params);
+    if (accepted) {
+      begin_ += accepted->consumed;
+      receive_ = accepted->keys.receive;
+      authority_ = accepted->authority;
+      open_ = true;
+      out.send = accepted->keys.send;
+      out.authority = accepted->authority;
+      auto [ec, n] =
+          co_await asio::async_write(socket, asio::buffer(accepted->answer), use_nothrow);
+      (void)n;
+      out.error = ec;
+      co_return out;
     }
-    // Need more bytes: compact, grow (bounded by the frame limit), read.
-    if (begin_ > 0) {
-      std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
-      end_ -= begin_;
-      begin_ = 0;
-    }
-    if (end_ == buffer_.size()) {
-      if (buffer_.size() >= max_frame_bytes_) {
-        // decode_frame keeps asking for more of a frame that cannot fit the limit.
-        out.frame_error = true;
-        out.frame_errc = FrameErrc::oversized;
-        co_return out;
+    const HandshakeErrc code = accepted.error().code;
+    if (code != HandshakeErrc::incomplete) {
+      if (code == HandshakeErrc::authentication || code == HandshakeErrc::wrong_cluster ||
+          code == HandshakeErrc::wrong_version) {
+        // Say why before closing: the initiator can then tell a wrong key from an outage.
+        const std::string refused = refusal(params, code);
+        co_await asio::async_write(socket, asio::buffer(refused), use_nothrow);
       }
-      buffer_.resize(std::min(buffer_.size() * 2, max_frame_bytes_));
+      out.failed = accepted.error();
+      co_return out;
     }
-    const std::size_t room = buffer_.size() - end_;
-    auto [ec, n] =
-        co_await socket.async_read_some(asio::buffer(buffer_.data() + end_, room), use_nothrow);
+    if (auto ec = co_await read_more(socket, handshake_bytes_max)) {
+      if (ec == asio::error::message_size) {
+        out.failed = HandshakeError{HandshakeErrc::oversized, "a handshake over 4 KiB", {}};
+      } else {
+        out.error = ec;
+      }
+      co_return out;
+    }
+  }
+}
+
+awaitable<HandshakeOutcome> FrameReader::initiate(tcp::socket& socket, HandshakeParams params,
+                                                  KeyKind kind, const Key& key) {
+  VSR_ASSERT(!open_);
+  HandshakeOutcome out;
+  Initiator initiator(params, kind, key);
+  {
+    auto [ec, n] = co_await asio::async_write(
+        socket, asio::buffer(initiator.offer().data(), initiator.offer().size()), use_nothrow);
+    (void)n;
     if (ec) {
       out.error = ec;
       co_return out;
     }
-    end_ += n;
-    const std::size_t busy = std::min(busy_buffer_bytes, max_frame_bytes_);
-    if (n == room && buffer_.size() < busy) buffer_.resize(std::min(buffer_.size() * 2, busy));
+  }
+  for (;;) {
+    auto established = initiator.finish(std::string_view(buffer_.data() + begin_, end_ - begin_));
+    if (established) {
+      begin_ += established->consumed;
+      receive_ = established->keys.receive;
+      authority_ = kind;
+      open_ = true;
+      out.send = established->keys.send;
+      out.authority = kind;
+      co_return out;
+    }
+    if (established.error().code != HandshakeErrc::incomplete) {
+      out.failed = established.error();
+      co_return out;
+    }
+    if (auto ec = co_await read_more(socket, handshake_bytes_max)) {
+      if (ec == asio::error::message_size) {
+        out.failed = HandshakeError{HandshakeErrc::oversized, "an answer over 4 KiB", {}};
+      } else {
+        out.error = ec;
+      }
+      co_return out;
+    }
+  }
+}
+
+awaitable<ReadOutcome> FrameReader::next(tcp::socket& socket) {
+  VSR_ASSERT(open_);
+  ReadOutcome out;
+  for (;;) {
+    if (end_ > begin_) {
+      auto opened = open_frame(std::span<char>(buffer_.data() + begin_, end_ - begin_), receive_,
+                               max_frame_bytes_);
+      if (opened) {
+        out.frame = *opened;
+        out.frame.authority = authority_;
+        begin_ += opened->consumed;
+        co_return out;
+      }
+      if (opened.error() != FrameErrc::incomplete) {
+        out.frame_error = true;
+        out.frame_errc = opened.error();
+        co_return out;
+      }
+    }
+    // A sealed frame is its message, the tag and at most 12 bytes of framing.
+    if (auto ec = co_await read_more(socket, max_frame_bytes_ + 32)) {
+      if (ec == asio::error::message_size) {
+        // open_frame keeps asking for more of a frame that cannot fit the limit.
+        out.frame_error = true;
+        out.frame_errc = FrameErrc::oversized;
+      } else {
+        out.error = ec;
+      }
+      co_return out;
+    }
   }
 }
 
@@ -78,48 +162,22 @@ awaitable<asio::error_code> FrameWriter::write(tcp::socket& socket,
                                                std::span<const OutFrame> frames) {
   std::size_t i = 0;
   while (i < frames.size()) {
-    // Lay out up to max_frames_per_write frames: runs of small frames become one piece
-    // of scratch_; a large message is a piece of its own, between its header and trailer.
+    // Seal frames into the buffer until it holds a write's worth; send it in one write.
     scratch_.clear();
-    pieces_.clear();
-    const auto copy = [&](std::string_view bytes) {
-      if (pieces_.empty() || pieces_.back().data != nullptr) {
-        pieces_.push_back(Piece{nullptr, scratch_.size(), 0});
-      }
-      scratch_.append(bytes);
-      pieces_.back().size += bytes.size();
-    };
-    for (std::size_t k = 0; k < max_frames_per_write && i < frames.size(); ++k, ++i) {
-      const OutFrame& f = frames[i];
-      copy(f.header.view());
-      if (f.message->size() <= copy_max_bytes) {
-        copy(*f.message);
-      } else {
-        pieces_.push_back(Piece{f.message->data(), 0, f.message->size()});
-      }
-      copy(FrameHeader::trailer());
+    while (i < frames.size() && scratch_.size() < write_bytes_max) {
+      seal_frame(scratch_, *frames[i].message, send_);
+      ++i;
     }
-    // scratch_ no longer grows: its pieces can be pointed at.
-    buffers_.clear();
-    for (const Piece& p : pieces_) {
-      buffers_.push_back(p.data != nullptr ? asio::buffer(p.data, p.size)
-                                           : asio::buffer(scratch_.data() + p.offset, p.size));
-    }
-    auto [ec, n] = co_await asio::async_write(socket, buffers_, use_nothrow);
+    auto [ec, n] = co_await asio::async_write(socket, asio::buffer(scratch_), use_nothrow);
     (void)n;
     if (ec) co_return ec;
   }
-  // A burst of many frames may have grown the buffer; an idle connection keeps little.
+  // A burst of large frames may have grown the buffer; an idle connection keeps little.
   if (scratch_.capacity() > scratch_keep_bytes) {
     scratch_.clear();
     scratch_.shrink_to_fit();
   }
   co_return asio::error_code{};
-}
-
-awaitable<asio::error_code> write_frames(tcp::socket& socket, std::span<const OutFrame> frames) {
-  FrameWriter writer;
-  co_return co_await writer.write(socket, frames);
 }
 
 }  // namespace vsr::net

@@ -19,7 +19,6 @@ using net::tcp;
 using net::use_nothrow;
 
 constexpr std::size_t link_queue_capacity = 4096;
-constexpr std::size_t frames_per_write = 256;
 
 }  // namespace
 
@@ -37,6 +36,20 @@ core::RequestNo default_request_no() {
   std::random_device entropy;
   // Below 2^63 (a wire integer) until the year 2248.
   return core::RequestNo{(ms << 20) | (entropy() & 0xfffffu)};
+}
+
+const char* to_string(Unreachable::Why why) {
+  switch (why) {
+    case Unreachable::Why::connection:
+      return "connection_failed";
+    case Unreachable::Why::timeout:
+      return "timeout";
+    case Unreachable::Why::authentication:
+      return "authentication_failed";
+    case Unreachable::Why::handshake:
+      return "handshake_refused";
+  }
+  return "timeout";
 }
 
 // --- PrimaryTracker -----------------------------------------------------------------------
@@ -67,7 +80,8 @@ struct AsyncClient::Waiter {
   std::size_t node = 0;  // status calls: the node asked
   std::optional<core::Reply> reply;
   std::optional<NodeStatus> status;
-  std::optional<std::string> failure;  // status calls: the node is unreachable
+  std::optional<Unreachable> failure;  // status calls: the node is unreachable
+  std::optional<std::string> refused;  // calls: a node refused the handshake, nothing sent
 };
 
 /// The connection to one node: a bounded queue and a worker that connects and writes it.
@@ -81,6 +95,8 @@ struct AsyncClient::Link {
   std::shared_ptr<tcp::socket> socket;
   bool running = false;
   bool connected = false;
+  bool refused = false;  // the node's last answer to the handshake was a refusal
+  Unreachable::Why why = Unreachable::Why::connection;  // of the last failure
   std::string last_error;
 };
 
@@ -132,13 +148,13 @@ AsyncClient::Link& AsyncClient::link(std::size_t node) {
 awaitable<void> AsyncClient::run_link(Link& l) {
   net::Backoff backoff(std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
   std::vector<net::OutFrame> batch;
-  net::FrameWriter frames;
   std::mt19937_64 rng(std::random_device{}());
   while (!closed_) {
     tcp::resolver resolver(executor_);
     auto [rec, endpoints] = co_await resolver.async_resolve(
         l.node.address.host, std::to_string(l.node.address.port), use_nothrow);
     asio::error_code failure = rec;
+    std::optional<net::HandshakeError> refused;
     if (!rec) {
       auto socket = std::make_shared<tcp::socket>(executor_);
       auto [cec, ep] = co_await asio::async_connect(*socket, endpoints, use_nothrow);
@@ -148,30 +164,48 @@ awaitable<void> AsyncClient::run_link(Link& l) {
         asio::error_code ignored;
         socket->set_option(tcp::no_delay(true), ignored);
         l.socket = socket;
-        l.connected = true;
-        backoff.up(Clock::now());
-        asio::co_spawn(executor_, read_link(l, socket), asio::detached);
-        for (;;) {
-          if (batch.empty()) {
-            auto [ec, frame] = co_await l.queue.async_receive(use_nothrow);
-            if (ec) co_return;  // closed
-            batch.push_back(std::move(frame));
-          }
-          while (batch.size() < frames_per_write &&
-                 l.queue.try_receive(
-                     [&](asio::error_code, net::OutFrame f) { batch.push_back(std::move(f)); })) {
-          }
-          failure = co_await frames.write(*socket, batch);
-          if (failure) break;  // keep `batch`: it is resent after reconnecting
-          batch.clear();
+        net::FrameReader reader(max_frame_bytes());
+        const net::HandshakeOutcome handshake = co_await reader.initiate(
+            *socket, net::HandshakeParams{cluster_id_, core::protocol_version},
+            net::KeyKind::client, keys_.client);
+        failure = handshake.error;
+        if (handshake.failed) {
+          refused = handshake.failed;
+          failure = asio::error::access_denied;
         }
-        l.connected = false;
+        if (!failure && !closed_) {
+          l.connected = true;
+          sessions_opened_ += 1;
+          backoff.up(Clock::now());
+          asio::co_spawn(executor_, read_link(l, socket, std::move(reader)), asio::detached);
+          net::FrameWriter frames(handshake.send);
+          for (;;) {
+            if (batch.empty()) {
+              auto [ec, frame] = co_await l.queue.async_receive(use_nothrow);
+              if (ec) co_return;  // closed
+              batch.push_back(std::move(frame));
+            }
+            while (batch.size() < RuntimeLimits::frames_per_write &&
+                   l.queue.try_receive(
+                       [&](asio::error_code, net::OutFrame f) { batch.push_back(std::move(f)); })) {
+            }
+            failure = co_await frames.write(*socket, batch);
+            if (failure) break;  // keep `batch`: it is resent after reconnecting
+            batch.clear();
+          }
+          l.connected = false;
+          backoff.down(Clock::now());
+        }
         socket->close(ignored);
-        backoff.down(Clock::now());
       }
     }
     if (closed_) co_return;
-    l.last_error = failure.message();
+    l.last_error = refused ? refused->detail : failure.message();
+    l.refused = refused.has_value() && refused->code == net::HandshakeErrc::refused;
+    l.why = !refused ? Unreachable::Why::connection
+            : refused->reason == net::HandshakeErrc::authentication
+                ? Unreachable::Why::authentication
+                : Unreachable::Why::handshake;
     link_failed(l);
     l.backoff.expires_after(backoff.wait(rng));
     co_await l.backoff.async_wait(use_nothrow);
@@ -182,18 +216,34 @@ void AsyncClient::link_failed(Link& l) {
   // Status queries to an unreachable node end now, not at their deadline.
   for (auto& [nonce, waiter] : status_calls_) {
     if (waiter->node == l.index && !waiter->status) {
-      waiter->failure = l.last_error;
+      waiter->failure = Unreachable{l.why, l.last_error};
       waiter->timer->cancel();
+    }
+  }
+  // A node that refused the handshake (another key, cluster or version) before any session
+  // was ever opened: nothing this client queued has been sent anywhere, so every call can
+  // end with that definite answer instead of waiting for its deadline.
+  if (l.refused && sessions_opened_ == 0) {
+    for (auto& [key, waiter] : calls_) {
+      if (!waiter->reply && !waiter->refused) {
+        waiter->refused =
+            l.why == Unreachable::Why::authentication
+                ? fmt::format(
+                      "authentication failed: this client.tnet does not belong to this "
+                      "cluster (node {} refused its key)",
+                      l.node.name)
+                : fmt::format("node {} refused the connection: {}", l.node.name, l.last_error);
+        waiter->timer->cancel();
+      }
     }
   }
 }
 
-awaitable<void> AsyncClient::read_link(Link& l, std::shared_ptr<tcp::socket> socket) {
-  net::FrameReader frames(keys_, max_frame_bytes());
+awaitable<void> AsyncClient::read_link(Link& l, std::shared_ptr<tcp::socket> socket,
+                                       net::FrameReader frames) {
   for (;;) {
     net::ReadOutcome r = co_await frames.next(*socket);
     if (!r.ok()) break;
-    if (r.frame.authority != net::KeyKind::client) break;
     on_message(l, r.frame.message);
   }
   asio::error_code ignored;
@@ -249,9 +299,8 @@ awaitable<Outcome> AsyncClient::exchange(const std::string& client_id, core::Op 
     co_return outcome;
   }
   core::Request request{tracker_.view(), client_id, request_no, std::move(operation), session};
-  const net::OutFrame frame = net::make_out_frame(
-      core::make_bytes(core::encode(cluster_id_, core::Message{std::move(request)})),
-      net::KeyKind::client, keys_.client);
+  const net::OutFrame frame =
+      net::OutFrame{core::make_bytes(core::encode(cluster_id_, core::Message{std::move(request)}))};
   asio::steady_timer timer(executor_);
   Waiter waiter;
   waiter.timer = &timer;
@@ -266,24 +315,26 @@ awaitable<Outcome> AsyncClient::exchange(const std::string& client_id, core::Op 
     }
     timer.expires_at(std::min(deadline, now + options_.attempt_timeout));
     co_await timer.async_wait(use_nothrow);
-    if (waiter.reply) break;
+    if (waiter.reply || waiter.refused) break;
   }
   calls_.erase(key);
   if (waiter.reply) {
     outcome.kind = Outcome::Kind::reply;
     outcome.reply = std::move(*waiter.reply);
+  } else if (waiter.refused) {
+    outcome.kind = Outcome::Kind::refused;
+    outcome.detail = std::move(*waiter.refused);
   } else {
     outcome.detail = closed_ ? "the client was closed" : "no reply before the timeout";
   }
   co_return outcome;
 }
 
-awaitable<Result<NodeStatus, std::string>> AsyncClient::status(std::size_t node,
+awaitable<Result<NodeStatus, Unreachable>> AsyncClient::status(std::size_t node,
                                                                Clock::time_point deadline) {
   const std::uint64_t nonce = ++nonce_;
   const net::OutFrame frame =
-      net::make_out_frame(core::make_bytes(encode_status_request(cluster_id_, nonce)),
-                          net::KeyKind::client, keys_.client);
+      net::OutFrame{core::make_bytes(encode_status_request(cluster_id_, nonce))};
   asio::steady_timer timer(executor_);
   Waiter waiter;
   waiter.timer = &timer;
@@ -300,7 +351,7 @@ awaitable<Result<NodeStatus, std::string>> AsyncClient::status(std::size_t node,
   status_calls_.erase(nonce);
   if (waiter.status) co_return std::move(*waiter.status);
   if (waiter.failure) co_return fail(*waiter.failure);
-  co_return fail(std::string("no answer before the timeout"));
+  co_return fail(Unreachable{Unreachable::Why::timeout, "no answer before the timeout"});
 }
 
 // --- Client -------------------------------------------------------------------------------
@@ -349,17 +400,17 @@ Outcome Client::call(ClientSession& session, core::RequestNo request_no, std::st
       io_, client_->call(session, request_no, std::move(operation), Clock::now() + timeout));
 }
 
-Result<NodeStatus, std::string> Client::status(std::size_t node,
+Result<NodeStatus, Unreachable> Client::status(std::size_t node,
                                                std::chrono::milliseconds timeout) {
   return run_to_completion(io_, client_->status(node, Clock::now() + timeout));
 }
 
-std::vector<Result<NodeStatus, std::string>> Client::status_all(
+std::vector<Result<NodeStatus, Unreachable>> Client::status_all(
     const std::vector<std::size_t>& nodes, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   AsyncClient& c = *client_;
-  auto all = [&]() -> awaitable<std::vector<Result<NodeStatus, std::string>>> {
-    std::vector<std::optional<Result<NodeStatus, std::string>>> slots(nodes.size());
+  auto all = [&]() -> awaitable<std::vector<Result<NodeStatus, Unreachable>>> {
+    std::vector<std::optional<Result<NodeStatus, Unreachable>>> slots(nodes.size());
     std::size_t remaining = nodes.size();
     asio::steady_timer done(co_await asio::this_coro::executor, Clock::time_point::max());
     for (std::size_t i = 0; i < nodes.size(); ++i) {
@@ -372,7 +423,7 @@ std::vector<Result<NodeStatus, std::string>> Client::status_all(
           asio::detached);
     }
     if (remaining > 0) co_await done.async_wait(use_nothrow);
-    std::vector<Result<NodeStatus, std::string>> out;
+    std::vector<Result<NodeStatus, Unreachable>> out;
     for (auto& slot : slots) out.push_back(std::move(*slot));
     co_return out;
   };

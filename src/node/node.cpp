@@ -165,14 +165,14 @@ class Session : public std::enable_shared_from_this<Session> {
   bool introduced() const { return introduced_; }
   void set_introduced() { introduced_ = true; }
   std::uint64_t accepted() const { return accepted_; }
-  /// The key of its first authenticated frame; none before (admission.hpp).
+  /// The key its first frame opened under (the handshake's); none before (admission.hpp).
   std::optional<net::KeyKind> authority() const { return authority_; }
   std::chrono::steady_clock::time_point opened_at() const { return opened_at_; }
   std::chrono::steady_clock::time_point last_frame_at() const { return last_frame_at_; }
 
  private:
   awaitable<void> reader();
-  awaitable<void> writer();
+  awaitable<void> writer(net::CipherState send);
 
   tcp::socket socket_;
   Runtime& runtime_;
@@ -201,6 +201,9 @@ class Runtime {
   asio::io_context& io() { return io_; }
   net::Channel<Inbound>& inbox() { return inbox_; }
   const net::Keyring& keys() const { return keys_; }
+  net::HandshakeParams handshake_params() const {
+    return net::HandshakeParams{options_.cluster_id, core::protocol_version};
+  }
   /// Counts and logs rejected input (rate-limited); the caller closes the connection.
   void count_rejected(const std::string& from, std::string_view reason) {
     rejected_ += 1;
@@ -220,7 +223,7 @@ class Runtime {
   /// The answer to a peer link's ping.
   net::OutFrame pong_frame(std::uint64_t nonce) const {
     auto message = std::make_shared<const std::string>(encode_pong(options_.cluster_id, nonce));
-    return net::make_out_frame(std::move(message), net::KeyKind::replica, keys_.replica);
+    return net::OutFrame{std::move(message)};
   }
   /// The nonce of `frame` when it is a peer link's ping.
   std::optional<std::uint64_t> ping_nonce(const net::Frame& frame) const {
@@ -237,7 +240,7 @@ class Runtime {
   net::OutFrame hello_frame() const {
     auto message = std::make_shared<const std::string>(
         encode_hello(options_.cluster_id, Hello{static_cast<std::uint32_t>(spec_.replica), apps_}));
-    return net::make_out_frame(std::move(message), net::KeyKind::replica, keys_.replica);
+    return net::OutFrame{std::move(message)};
   }
   void add_session(Session* session) {
     sessions_.insert(session);
@@ -297,10 +300,8 @@ class Runtime {
   std::uint64_t accepted_ = 0;      // connections accepted so far (numbers sessions)
   std::uint64_t storage_done_ = 0;  // highest write id reported to the core
   std::optional<std::string> fatal_;
-  bool restored_ = false;   // the RESTORED marker is on disk: cleared once durably normal
-  bool stopping_ = false;   // set once io_.run() returned: nothing new is started
-  core::Bytes last_bytes_;  // header cache: a prepare goes to every peer with one MAC
-  net::FrameHeader last_header_;
+  bool restored_ = false;  // the RESTORED marker is on disk: cleared once durably normal
+  bool stopping_ = false;  // set once io_.run() returned: nothing new is started
   // What observe() last logged.
   core::View seen_view_{~std::uint64_t{0}};
   core::Status seen_status_ = core::Status::recovering;
@@ -324,11 +325,9 @@ Session::~Session() {
 }
 
 void Session::start() {
+  // The reader runs the handshake, then starts the writer with the session's sending key.
   asio::co_spawn(
       socket_.get_executor(), [self = shared_from_this()] { return self->reader(); },
-      asio::detached);
-  asio::co_spawn(
-      socket_.get_executor(), [self = shared_from_this()] { return self->writer(); },
       asio::detached);
 }
 
@@ -348,8 +347,23 @@ void Session::close() {
 
 awaitable<void> Session::reader() {
   try {
-    // Until a frame authenticates, the connection may send one client-sized frame at most.
-    net::FrameReader frames(runtime_.keys(), runtime_.admission().client_frame_bytes_max);
+    // Until a frame authenticates, the connection may send one client-sized frame at most
+    // (and before its handshake completes, handshake_bytes_max).
+    net::FrameReader frames(runtime_.admission().client_frame_bytes_max);
+    const net::HandshakeOutcome handshake =
+        co_await frames.accept(socket_, runtime_.keys(), runtime_.handshake_params());
+    if (handshake.failed) {
+      runtime_.count_rejected(remote_, fmt::format("{} ({})", net::describe(handshake.failed->code),
+                                                   handshake.failed->detail));
+    }
+    if (!handshake.ok()) {
+      close();
+      co_return;
+    }
+    asio::co_spawn(
+        socket_.get_executor(),
+        [self = shared_from_this(), send = handshake.send] { return self->writer(send); },
+        asio::detached);
     while (!closed_) {
       net::ReadOutcome r = co_await frames.next(socket_);
       if (r.error) break;
@@ -359,6 +373,7 @@ awaitable<void> Session::reader() {
       }
       last_frame_at_ = std::chrono::steady_clock::now();
       if (!authority_) {
+        // The first frame that opens proves the handshake was not a replayed offer.
         if (!runtime_.on_authenticated(*this, r.frame.authority)) break;
         authority_ = r.frame.authority;
         if (*authority_ == net::KeyKind::replica) frames.set_max_frame_bytes(max_frame_bytes());
@@ -383,17 +398,17 @@ awaitable<void> Session::reader() {
   close();
 }
 
-awaitable<void> Session::writer() {
+awaitable<void> Session::writer(net::CipherState send) {
   try {
     std::vector<net::OutFrame> batch;
-    net::FrameWriter frames;
+    net::FrameWriter frames(send);
     while (!closed_) {
       auto [ec, frame] = co_await out_.async_receive(use_nothrow);
       if (ec) break;
       batch.push_back(std::move(frame));
-      while (batch.size() < 256 && out_.try_receive([&](asio::error_code, net::OutFrame f) {
-        batch.push_back(std::move(f));
-      })) {
+      while (batch.size() < RuntimeLimits::frames_per_write &&
+             out_.try_receive(
+                 [&](asio::error_code, net::OutFrame f) { batch.push_back(std::move(f)); })) {
       }
       if (co_await frames.write(socket_, batch)) break;
       batch.clear();
@@ -610,7 +625,7 @@ awaitable<void> Runtime::actor() {
     handle(in);
     // Take what else is waiting before executing effects, so that one wake-up of the
     // disk thread sees them all (group commit).
-    for (int more = 0; more < 256; ++more) {
+    for (std::size_t more = 0; more < RuntimeLimits::inbox_batch; ++more) {
       if (!inbox_.try_receive([&](asio::error_code, Inbound next) { handle(next); })) break;
     }
     drain();
@@ -729,8 +744,7 @@ void Runtime::handle_client(Inbound& in) {
                                     core::ReplyStatus::invalid_request,
                                     why};
       in.session->deliver(
-          net::make_out_frame(core::make_bytes(core::encode_reply(options_.cluster_id, reply)),
-                              net::KeyKind::client, keys_.client));
+          net::OutFrame{core::make_bytes(core::encode_reply(options_.cluster_id, reply))});
       return;
     }
     reject(in, decoded.error());
@@ -754,7 +768,7 @@ void Runtime::answer_status(Inbound& in) {
     return;
   }
   auto bytes = core::make_bytes(encode_status_reply(options_.cluster_id, *nonce, status()));
-  in.session->deliver(net::make_out_frame(std::move(bytes), net::KeyKind::client, keys_.client));
+  in.session->deliver(net::OutFrame{std::move(bytes)});
 }
 
 void Runtime::reject(Inbound& in, std::string_view reason) {
@@ -819,12 +833,8 @@ void Runtime::drain() {
 void Runtime::send_to_replica(const core::SendToReplica& send) {
   const std::size_t to = send.to.value;
   if (to >= peers_.size() || !peers_[to]) return;
-  if (send.message != last_bytes_) {
-    // The same message to every backup carries the same header: one MAC for all.
-    last_bytes_ = send.message;
-    last_header_ = net::make_frame_header(*send.message, net::KeyKind::replica, keys_.replica);
-  }
-  peers_[to]->send(net::OutFrame{last_header_, send.message});
+  // Encoded once: every peer link seals the same bytes under its own key.
+  peers_[to]->send(net::OutFrame{send.message});
 }
 
 void Runtime::send_to_client(const core::SendToClient& send) {
@@ -835,7 +845,7 @@ void Runtime::send_to_client(const core::SendToClient& send) {
     routes_.erase(it);
     return;
   }
-  session->deliver(net::make_out_frame(send.message, net::KeyKind::client, keys_.client));
+  session->deliver(net::OutFrame{send.message});
 }
 
 void Runtime::on_disk(Result<std::uint64_t, std::string> result) {

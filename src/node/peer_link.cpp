@@ -1,6 +1,7 @@
 // The outbound peer link (peer_link.hpp). Each connection has three coroutines on the io
-// thread: the writer (serve: the hello, then the queue), read_pongs (the peer's answers)
-// and watch (pings, and the silence bound). Whichever of them sees the connection fail
+// thread once its handshake is done: the writer (serve: the hello, then the queue),
+// read_pongs (the peer's answers) and watch (pings, and the silence bound, which also
+// bounds the connect and the handshake). Whichever of them sees the connection fail
 // closes it; the writer then returns and run() dials again after the backoff.
 
 #include "vsr/node/peer_link.hpp"
@@ -76,7 +77,7 @@ void PeerLink::close() {
 net::OutFrame PeerLink::ping_frame() {
   auto message = std::make_shared<const std::string>(encode_ping(options_.cluster_id, next_ping_));
   next_ping_ += 1;
-  return net::make_out_frame(std::move(message), net::KeyKind::replica, keys_.replica);
+  return net::OutFrame{std::move(message)};
 }
 
 void PeerLink::give_up(const std::shared_ptr<Connection>& connection, std::string why) {
@@ -111,6 +112,24 @@ net::awaitable<void> PeerLink::run_connections() {
     // is given up like a connection that stopped answering.
     asio::co_spawn(io_, watch(connection), asio::detached);
     asio::error_code failure = co_await connect(*connection);
+    net::FrameReader frames(options_.max_frame_bytes);
+    net::HandshakeOutcome handshake;
+    if (!failure) {
+      handshake = co_await frames.initiate(
+          connection->socket, net::HandshakeParams{options_.cluster_id, options_.protocol_version},
+          net::KeyKind::replica, keys_.replica);
+      failure = handshake.error;
+      if (handshake.failed && !connection->done) {
+        // A peer that refuses this node's key, cluster or version stays down until an
+        // operator acts: say so at every attempt's first failure, loudly.
+        connection->why = handshake.failed->detail;
+        if (!warned) {
+          spdlog::error("peer {} ({}): handshake failed: {}", name_, address_.to_string(),
+                        handshake.failed->detail);
+        }
+        failure = asio::error::access_denied;
+      }
+    }
     if (!failure) {
       connection->heard = Clock::now();  // the silence bound starts over for the pongs
       asio::error_code ignored;
@@ -122,8 +141,8 @@ net::awaitable<void> PeerLink::run_connections() {
       counters_.connects += 1;
       backoff.up(Clock::now());
       spdlog::info("peer {} up ({})", name_, address_.to_string());
-      asio::co_spawn(io_, read_pongs(connection), asio::detached);
-      failure = co_await serve(connection);
+      asio::co_spawn(io_, read_pongs(connection, std::move(frames)), asio::detached);
+      failure = co_await serve(connection, handshake.send);
       connected_ = false;
       backoff.down(Clock::now());
     }
@@ -160,8 +179,9 @@ net::awaitable<asio::error_code> PeerLink::connect(Connection& connection) {
   co_return connection.done ? asio::error_code(asio::error::timed_out) : failure;
 }
 
-net::awaitable<asio::error_code> PeerLink::serve(std::shared_ptr<Connection> connection) {
-  net::FrameWriter frames;
+net::awaitable<asio::error_code> PeerLink::serve(std::shared_ptr<Connection> connection,
+                                                 net::CipherState send) {
+  net::FrameWriter frames(send);
   // The link opens with a hello, so the peer can refuse a different app set.
   asio::error_code failure =
       co_await frames.write(connection->socket, std::span<const net::OutFrame>(&hello_, 1));
@@ -171,9 +191,9 @@ net::awaitable<asio::error_code> PeerLink::serve(std::shared_ptr<Connection> con
       if (ec) co_return asio::error::operation_aborted;  // closed: shutting down
       batch_.push_back(std::move(frame));
     }
-    while (batch_.size() < 256 && queue_.try_receive([&](asio::error_code, net::OutFrame f) {
-      batch_.push_back(std::move(f));
-    })) {
+    while (batch_.size() < options_.frames_per_write &&
+           queue_.try_receive(
+               [&](asio::error_code, net::OutFrame f) { batch_.push_back(std::move(f)); })) {
     }
     failure = co_await frames.write(connection->socket, batch_);
     batch_.clear();  // written, or lost with the connection as on any network: the core resends
@@ -182,16 +202,17 @@ net::awaitable<asio::error_code> PeerLink::serve(std::shared_ptr<Connection> con
   co_return failure;
 }
 
-net::awaitable<void> PeerLink::read_pongs(std::shared_ptr<Connection> connection) {
+net::awaitable<void> PeerLink::read_pongs(std::shared_ptr<Connection> connection,
+                                          net::FrameReader frames) {
   try {
-    co_await read_pongs_until_closed(connection);
+    co_await read_pongs_until_closed(connection, frames);
   } catch (const std::exception& e) {
     give_up(connection, e.what());
   }
 }
 
-net::awaitable<void> PeerLink::read_pongs_until_closed(std::shared_ptr<Connection> connection) {
-  net::FrameReader frames(keys_, options_.max_frame_bytes);
+net::awaitable<void> PeerLink::read_pongs_until_closed(std::shared_ptr<Connection> connection,
+                                                       net::FrameReader& frames) {
   while (!connection->done) {
     net::ReadOutcome r = co_await frames.next(connection->socket);
     if (connection->done) co_return;
@@ -199,9 +220,8 @@ net::awaitable<void> PeerLink::read_pongs_until_closed(std::shared_ptr<Connectio
       give_up(connection, fmt::format("the peer closed the connection ({})", r.error.message()));
       co_return;
     }
-    // The peer writes nothing on our link but pongs, under the replica key.
-    if (r.frame_error || r.frame.authority != net::KeyKind::replica ||
-        !decode_pong(r.frame.message, options_.cluster_id)) {
+    // The peer writes nothing on our link but pongs.
+    if (r.frame_error || !decode_pong(r.frame.message, options_.cluster_id)) {
       spdlog::warn("peer {}: sent something other than a pong on our link; closing it", name_);
       give_up(connection, "unexpected frame from the peer");
       co_return;

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "vsr/config/limits.hpp"
+#include "vsr/core/message.hpp"
 #include "vsr/net/stream.hpp"
 
 namespace vsr::node {
@@ -66,12 +67,14 @@ core::Options core_options(const config::ClusterConfig& cluster) {
 PeerLinkOptions peer_link_options(const config::ClusterConfig& cluster) {
   PeerLinkOptions o;
   o.cluster_id = core_cluster_id(cluster.cluster_id);
+  o.protocol_version = core::protocol_version;
   o.ping_interval = std::chrono::milliseconds(cluster.timeouts.heartbeat_ms);
   o.silence_limit = std::max(RuntimeLimits::peer_silence_min,
                              o.ping_interval * RuntimeLimits::peer_silence_heartbeats);
   o.backoff_min = RuntimeLimits::backoff_min;
   o.backoff_max = RuntimeLimits::backoff_max;
   o.queue_capacity = RuntimeLimits::peer_queue_capacity;
+  o.frames_per_write = RuntimeLimits::frames_per_write;
   return o;
 }
 

@@ -21,6 +21,7 @@
 #include "vsr/core/effects.hpp"
 #include "vsr/core/message.hpp"
 #include "vsr/net/frame.hpp"
+#include "vsr/net/handshake.hpp"
 #include "vsr/node/status.hpp"
 #include "vsr/storage/memory_env.hpp"
 #include "vsr/storage/wal.hpp"
@@ -42,9 +43,18 @@ net::Keyring fuzz_keyring() {
   return keys;
 }
 
+net::CipherState fuzz_session_key() {
+  net::CipherState state;
+  for (std::size_t i = 0; i < net::key_size; ++i) {
+    state.key.bytes[i] = static_cast<unsigned char>(0x40 + i);
+  }
+  return state;
+}
+
 const std::vector<NamedTarget>& all_targets() {
   static const std::vector<NamedTarget> targets = {
       {"tnetstring", tnetstring},     {"frame", frame},
+      {"handshake", handshake},       {"sealed_frame", sealed_frame},
       {"message", message},           {"runtime_message", runtime_message},
       {"client_table", client_table}, {"metadata", metadata},
       {"checkpoint", checkpoint},     {"wal_segment", wal_segment},
@@ -161,6 +171,28 @@ std::vector<std::string> seeds(std::string_view name) {
                       keys.client);
     out.push_back(client);
     out.push_back(stream);
+  } else if (name == "handshake") {
+    const net::Keyring keys = fuzz_keyring();
+    constexpr net::HandshakeParams params{kCluster, 3};
+    net::Initiator client(params, net::KeyKind::client, keys.client);
+    net::Initiator replica(params, net::KeyKind::replica, keys.replica);
+    out.emplace_back(client.offer());
+    out.emplace_back(replica.offer());
+    auto accepted = net::accept_offer(client.offer(), keys, params);
+    if (accepted) out.push_back(accepted->answer);
+    out.push_back(net::refusal(params, net::HandshakeErrc::authentication));
+    out.push_back(net::refusal(params, net::HandshakeErrc::wrong_version));
+  } else if (name == "sealed_frame") {
+    net::CipherState send = fuzz_session_key();
+    std::string stream;
+    for (const core::Message& m : sample_messages()) {
+      net::seal_frame(stream, core::encode(kCluster, m), send);
+    }
+    out.push_back(stream);
+    net::CipherState one = fuzz_session_key();
+    std::string first;
+    net::seal_frame(first, "5:hello,", one);
+    out.push_back(first);
   } else if (name == "message") {
     for (const core::Message& m : sample_messages()) out.push_back(core::encode(kCluster, m));
   } else if (name == "runtime_message") {

@@ -8,6 +8,7 @@
 
 #include "fuzz_target.hpp"
 #include "vsr/net/frame.hpp"
+#include "vsr/net/handshake.hpp"
 
 namespace vsr::fuzz {
 
@@ -16,9 +17,13 @@ inline constexpr std::uint64_t kCluster = 5;
 
 /// Fixed keys of both kinds, so that seeds carry frames the `frame` target accepts.
 net::Keyring fuzz_keyring();
+/// A fixed session key at counter 0, so that seeds carry frames `sealed_frame` opens.
+net::CipherState fuzz_session_key();
 
 int tnetstring(const std::uint8_t* data, std::size_t size);
 int frame(const std::uint8_t* data, std::size_t size);
+int handshake(const std::uint8_t* data, std::size_t size);
+int sealed_frame(const std::uint8_t* data, std::size_t size);
 int message(const std::uint8_t* data, std::size_t size);
 int runtime_message(const std::uint8_t* data, std::size_t size);
 int client_table(const std::uint8_t* data, std::size_t size);

@@ -9,6 +9,8 @@
 //  - a request replayed on new connections, before and after its client id was evicted from
 //    the client table and registered again, never runs a second time: the balances do not
 //    move (before: the replay after eviction paid the transfer twice);
+//  - the bytes of a client's connections, recorded and sent again on new connections before
+//    and after eviction, run nothing: no frame opens under a new connection's keys;
 //  - an operation over the size limit is refused by the CLI before sending (exit 2), and a
 //    hand-made one gets a definite invalid_request from the node, which keeps the
 //    connection (before: the node closed it, and the client timed out with exit 3);
@@ -22,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fmt/format.h>
@@ -30,6 +33,7 @@
 #include "bank/bank.hpp"
 #include "cluster.hpp"
 #include "process.hpp"
+#include "proxy.hpp"
 #include "vsr/app/composite.hpp"
 #include "vsr/config/cluster_config.hpp"
 #include "vsr/node/client.hpp"
@@ -158,6 +162,58 @@ TEST_F(AtMostOnceTest, AReplayedRequestNeverRunsTwiceBeforeOrAfterEviction) {
   }
   EXPECT_EQ(balance("replay-alice"), 900);
   EXPECT_EQ(balance("replay-mallory"), 100) << "a replayed transfer was paid twice";
+}
+
+TEST_F(AtMostOnceTest, CapturedConnectionsReplayedByteForByteRunNothing) {
+  // An attacker without keys records every byte a client sends for a transfer (through a
+  // proxy in front of each node) and sends the same bytes again on new connections, before
+  // and after the client id is evicted. Each replayed connection completes a handshake
+  // (the offer carries no freshness of the node's), but none of its frames opens under the
+  // new connection's keys: the node closes it, and nothing runs.
+  ASSERT_EQ(vsr({"bank", "add", "wire-alice", "1000"}).status.code, 0);
+  const std::vector<std::uint16_t> ports = cluster::free_ports(3);
+  std::vector<std::unique_ptr<Proxy>> proxies;
+  auto config = config::load_client(cluster_->dir() / "client.tnet");
+  ASSERT_TRUE(config.ok());
+  for (int i = 0; i < 3; ++i) {
+    proxies.push_back(std::make_unique<Proxy>(ports[i], cluster_->port(i)));
+    config->nodes[i].address.port = ports[i];
+  }
+  {
+    node::Client recorded(std::move(*config));
+    node::ClientSession victim{"wire-victim", false, core::Op{0}};
+    const node::Outcome paid =
+        recorded.call(victim, core::RequestNo{7},
+                      app::encode_composite_operation(
+                          "bank", apps::bank::encode_transfer("wire-alice", "wire-mallory", 100)),
+                      10s);
+    ASSERT_TRUE(paid.definite()) << paid.detail;
+    ASSERT_EQ(paid.reply.status, core::ReplyStatus::ok);
+  }
+  ASSERT_EQ(balance("wire-mallory"), 100);
+  std::vector<std::pair<int, std::string>> captured;
+  for (int i = 0; i < 3; ++i) {
+    for (std::string& bytes : proxies[i]->recorded()) {
+      if (!bytes.empty()) captured.emplace_back(i, std::move(bytes));
+    }
+  }
+  ASSERT_FALSE(captured.empty());
+  const auto replay_all = [&] {
+    for (const auto& [node, bytes] : captured) {
+      EXPECT_TRUE(closed_after_sending(cluster_->port(node), bytes))
+          << "a replayed connection to node " << node << " was kept open";
+    }
+  };
+  replay_all();
+  EXPECT_EQ(balance("wire-mallory"), 100);
+  // Ordinary traffic evicts the victim's session (1,200 new sessions; the table holds 1,024).
+  for (int run = 0; run < 2; ++run) {
+    RunResult bench = vsr({"bench", "--clients", "600", "--requests", "600"});
+    ASSERT_EQ(bench.status.code, 0) << bench.err;
+  }
+  replay_all();
+  EXPECT_EQ(balance("wire-alice"), 900);
+  EXPECT_EQ(balance("wire-mallory"), 100) << "a replayed transfer was paid twice";
 }
 
 TEST_F(AtMostOnceTest, AnOversizedOperationGetsADefiniteRefusal) {

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -32,6 +33,7 @@
 #include "vsr/core/message.hpp"
 #include "vsr/net/frame.hpp"
 #include "vsr/node/settings.hpp"
+#include "wire_session.hpp"
 
 namespace vsr::test {
 namespace {
@@ -239,33 +241,6 @@ TEST_F(ClusterTest, ANodeWithNothingValidOnDiskRefusesToStart) {
 
 // --- hostile input ------------------------------------------------------------------------
 
-/// Sends `bytes` to 127.0.0.1:port and returns true iff the node closes the connection
-/// within 3 s.
-bool closed_after_sending(std::uint16_t port, const std::string& bytes) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return false;
-  }
-  ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  bool closed = false;
-  const auto deadline = std::chrono::steady_clock::now() + 3s;
-  while (!closed && std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) > 0) {
-      char buf[4096];
-      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      closed = n <= 0;
-    }
-  }
-  ::close(fd);
-  return closed;
-}
-
 TEST_F(ClusterTest, HostileInputIsRejectedCountedAndTheNodeKeepsServing) {
   auto cluster = config::load_cluster(dir_.path() / "cluster.tnet");
   ASSERT_TRUE(cluster.ok());
@@ -287,23 +262,53 @@ TEST_F(ClusterTest, HostileInputIsRejectedCountedAndTheNodeKeepsServing) {
   {
     std::string f;
     net::append_frame(f, core::encode(id, request), net::KeyKind::client, wrong);
-    cases.push_back({"wrong MAC", f});
+    cases.push_back({"an offer under the wrong key", f});
   }
   {
+    // What every connection of protocol version 2 began with: a request in a MAC frame.
     std::string f;
-    net::append_frame(f, core::encode(id, commit), net::KeyKind::client, keys.client);
-    cases.push_back({"replica message under the client key", f});
-  }
-  {
-    std::string f;
-    net::append_frame(f, core::encode(id ^ 1, request), net::KeyKind::client, keys.client);
-    cases.push_back({"another cluster id", f});
+    net::append_frame(f, core::encode(id, request), net::KeyKind::client, keys.client);
+    cases.push_back({"a request where the handshake belongs", f});
   }
   const int target = 1;
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     const std::uint64_t before = rejected(target);
     EXPECT_TRUE(closed_after_sending(ports_[target], c.bytes));
+    EXPECT_TRUE(eventually([&] { return rejected(target) > before; }, 5s));
+  }
+  // After a good handshake under the client key: what a holder of client.tnet might try.
+  const net::HandshakeParams params{id, core::protocol_version};
+  struct SessionCase {
+    std::string name;
+    std::function<void(WireSession&)> send;
+  };
+  const std::vector<SessionCase> session_cases = {
+      {"replica message under the client key",
+       [&](WireSession& s) { s.send_sealed(core::encode(id, commit)); }},
+      {"another cluster id", [&](WireSession& s) { s.send_sealed(core::encode(id ^ 1, request)); }},
+      {"a frame out of order",
+       [&](WireSession& s) {
+         std::string skipped;
+         net::seal_frame(skipped, core::encode(id, request), s.send_state());
+         s.send_sealed(core::encode(id, request));
+       }},
+      {"a frame sealed under the wrong key",
+       [&](WireSession& s) {
+         net::CipherState forged = s.send_state();
+         forged.key.bytes[0] ^= 1;
+         std::string frame;
+         net::seal_frame(frame, core::encode(id, request), forged);
+         s.send_raw(frame);
+       }},
+  };
+  for (const SessionCase& c : session_cases) {
+    SCOPED_TRACE(c.name);
+    const std::uint64_t before = rejected(target);
+    auto session = WireSession::open(ports_[target], params, net::KeyKind::client, keys.client);
+    ASSERT_TRUE(session);
+    c.send(*session);
+    EXPECT_TRUE(session->closed_within(3s));
     EXPECT_TRUE(eventually([&] { return rejected(target) > before; }, 5s));
   }
   std::string log = nodes_[target]->stderr_text();

@@ -3,9 +3,13 @@
 
 #include "process.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -201,6 +205,32 @@ RunResult run_vsr(std::vector<std::string> args, SpawnOptions options) {
   // The test's own environment must not choose the cluster directory by accident.
   options.env.try_emplace("VSR_CLUSTER_DIR", std::nullopt);
   return run(vsr_binary, options);
+}
+
+bool closed_after_sending(std::uint16_t port, const std::string& bytes,
+                          std::chrono::milliseconds timeout) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return false;
+  }
+  ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  bool closed = false;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!closed && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) {
+      char buf[4096];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      closed = n <= 0;
+    }
+  }
+  ::close(fd);
+  return closed;
 }
 
 }  // namespace vsr::test

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -103,5 +104,10 @@ RunResult run(const std::filesystem::path& binary, const SpawnOptions& options,
 /// Runs the vsr binary with `args`, with VSR_CLUSTER_DIR removed from its environment
 /// unless `options` sets it.
 RunResult run_vsr(std::vector<std::string> args, SpawnOptions options = {});
+
+/// Connects to 127.0.0.1:port, sends `bytes`, and returns true iff the other side closes
+/// the connection within `timeout` (what it sends back is read and dropped).
+bool closed_after_sending(std::uint16_t port, const std::string& bytes,
+                          std::chrono::milliseconds timeout = std::chrono::seconds(3));
 
 }  // namespace vsr::test

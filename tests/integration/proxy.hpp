@@ -16,6 +16,9 @@
 // which backs off to minutes, and never if a middlebox on the path has forgotten the
 // connection; the endpoints must notice and reconnect. Connections opened after heal()
 // pass. A delayed chunk keeps its release time across heal().
+//
+// It also records what each connection's dialler sent (recorded()), so that a test can
+// replay a captured connection byte for byte.
 
 #include <algorithm>
 #include <atomic>
@@ -24,6 +27,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
@@ -89,6 +93,12 @@ class Proxy {
   std::uint64_t accepted() const { return accepted_.load(); }
   /// Bytes forwarded so far in direction `d`.
   std::uint64_t forwarded(Direction d) const { return forwarded_[index(d)].load(); }
+  /// The bytes each connection's dialler sent, one string per connection accepted (in
+  /// accept order).
+  std::vector<std::string> recorded() const {
+    std::lock_guard lock(record_mutex_);
+    return recorded_;
+  }
   /// Open connections, and how many of them are black-holed in some direction.
   std::uint64_t open_links() const { return open_links_.load(); }
   std::uint64_t held_links() const { return held_links_.load(); }
@@ -127,6 +137,7 @@ class Proxy {
     Clock::time_point last_release[2];  // chunks leave in order
     bool held[2] = {false, false};      // black-holed: nothing is read or written again
     bool closed = false;
+    std::size_t number = 0;  // index in recorded_
   };
 
   net::awaitable<void> accept_loop() {
@@ -143,6 +154,11 @@ class Proxy {
       if (cec || cut_) {
         link->close();
         continue;
+      }
+      {
+        std::lock_guard lock(record_mutex_);
+        link->number = recorded_.size();
+        recorded_.emplace_back();
       }
       links_.push_back(link);
       for (std::size_t d = 0; d < 2; ++d) {
@@ -166,6 +182,10 @@ class Proxy {
       }
       // Bytes that reach a black hole are dropped; nothing follows them.
       if (link->closed || link->held[d]) co_return;
+      if (d == index(Direction::to_upstream)) {
+        std::lock_guard lock(record_mutex_);
+        recorded_[link->number].append(buffer.data(), n);
+      }
       const Clock::time_point release = std::max(Clock::now() + delays_[d], link->last_release[d]);
       link->last_release[d] = release;
       link->queue[d].push_back(Chunk{release, std::string(buffer.data(), n)});
@@ -218,6 +238,8 @@ class Proxy {
   std::atomic<std::uint64_t> forwarded_[2] = {0, 0};
   std::atomic<std::uint64_t> open_links_{0};
   std::atomic<std::uint64_t> held_links_{0};
+  mutable std::mutex record_mutex_;
+  std::vector<std::string> recorded_;  // guarded by record_mutex_
   std::thread thread_;
 };
 

@@ -20,7 +20,7 @@
 namespace vsr::core {
 
 /// 2: requests and batch entries name their client session.
-constexpr std::int64_t protocol_version = 2;
+constexpr std::int64_t protocol_version = 3;
 
 /// The header of a prepare: everything but the batch. `checksum` covers every other field
 /// (and, through body_checksum, the batch); `parent` is the checksum of the prepare at

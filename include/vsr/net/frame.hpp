@@ -1,18 +1,19 @@
 #pragma once
-// Wire frames: how one message travels over TCP, authenticated.
+// Handshake frames: the two messages that open a connection, authenticated with a MAC
+// (the frames after them are sealed: handshake.hpp).
 //
-// A frame is one tnetstring list of three items (grammar in docs/vsr/wire.md):
+// A handshake frame is one tnetstring list of three items (grammar in docs/vsr/wire.md):
 //
 //   frame   = LENGTH ":" key-id mac message "]"
 //   key-id  = "1:0#" (replica key) / "1:1#" (client key)
 //   mac     = "32:" 32OCTET ","      keyed BLAKE2b-256 of `message` under the named key
-//   message = one tnetstring (the encoded protocol message)
+//                                    (the offer) or under the session's confirm key (the
+//                                    answer)
+//   message = one tnetstring
 //
-// The header (everything before `message`) and the trailer "]" are produced separately
-// so a message encoded once (a prepare) can be gathered into a write to every peer
-// without being copied. The receiver checks the length against its frame limit before
-// reading the payload, then the MAC with the key the frame names, before anything else
-// looks at the message.
+// The receiver checks the length against its limit before reading the payload, then the
+// MAC, before anything else looks at the message. This is also the frame shape of
+// protocol versions before 3, so a node can name the version of an older peer or client.
 
 #include <array>
 #include <cstddef>
@@ -68,6 +69,8 @@ enum class FrameErrc : std::uint8_t {
   malformed,    ///< not a 3-item list of key-id, mac and one tnetstring
   unknown_key,  ///< a key-id this process holds no key for (or an unknown id)
   bad_mac,      ///< the MAC does not match the message under the named key
+  unopened,     ///< a sealed frame that does not open under the connection's key and
+                ///< counter: forged, replayed, dropped or reordered (handshake.hpp)
 };
 
 /// "bad MAC", "oversized frame", ...
@@ -79,6 +82,35 @@ struct Frame {
   KeyKind authority = KeyKind::client;
   std::size_t consumed = 0;  ///< bytes of the buffer this frame used
 };
+
+/// The length prefix at the front of a frame: canonical decimal of at most 10 digits and ":",
+/// checked against `max_payload` digit by digit (before the payload it announces is awaited
+/// or buffered).
+struct LengthPrefix {
+  std::size_t digits = 0;   ///< digits of the prefix (the ':' follows them)
+  std::size_t payload = 0;  ///< bytes it announces
+};
+/// FrameErrc::incomplete when the ':' has not arrived; malformed or oversized otherwise.
+Result<LengthPrefix, FrameErrc> read_length_prefix(std::string_view buffer,
+                                                   std::size_t max_payload);
+
+/// A frame whose shape was checked but whose MAC was not: views into the buffer.
+struct UncheckedFrame {
+  KeyKind kind = KeyKind::client;  ///< the key its key-id names
+  std::string_view mac;
+  std::string_view message;
+  std::size_t consumed = 0;
+};
+
+/// Checks the shape of the frame at the front of `buffer` (length, key-id, mac field) and
+/// splits it. FrameErrc::incomplete means "read more".
+Result<UncheckedFrame, FrameErrc> split_frame(std::string_view buffer, std::size_t max_frame_size);
+
+/// The MAC of `message` under `key` (keyed BLAKE2b-256).
+std::array<unsigned char, mac_size> frame_mac(std::string_view message, const Key& key);
+
+/// True iff `mac` is the MAC of `message` under `key` (constant-time compare).
+bool mac_matches(std::string_view message, std::string_view mac, const Key& key);
 
 /// Decodes and authenticates the frame at the front of `buffer`. FrameErrc::incomplete
 /// means "read more"; every other error means the connection must be closed.

@@ -1,11 +1,12 @@
 #pragma once
-// Frames over a TCP stream: a reader that pulls whole frames out of a socket into one
-// reusable buffer (bounded by the frame limit), and a gathered writer that sends a batch
-// of frames (each a header, a shared message and a trailer) in one write without copying
-// the messages. The daemon and the client library share them.
+// Frames over a TCP stream: a reader that runs a connection's handshake and then pulls
+// whole sealed frames out of the socket into one reusable buffer (bounded by the frame
+// limit), and a writer that seals a batch of frames into one buffer and sends it in one
+// write. The daemon, the client library and sync-node share them.
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -13,20 +14,18 @@
 
 #include "vsr/net/asio.hpp"
 #include "vsr/net/frame.hpp"
+#include "vsr/net/handshake.hpp"
 
 namespace vsr::net {
 
 /// Encoded message bytes shared by every frame that carries them (SharedBytes).
 using SharedBytes = std::shared_ptr<const std::string>;
 
-/// One outgoing frame: its header (MAC included) and the message bytes it carries.
+/// One outgoing frame: the message it carries, encoded once and shared by every connection
+/// it goes to (each seals it under its own key when it writes it).
 struct OutFrame {
-  FrameHeader header;
   SharedBytes message;
 };
-
-/// Builds an OutFrame for `message` under `key`.
-OutFrame make_out_frame(SharedBytes message, KeyKind kind, const Key& key);
 
 /// What FrameReader::next() produced.
 struct ReadOutcome {
@@ -37,50 +36,65 @@ struct ReadOutcome {
   bool ok() const { return !error && !frame_error; }
 };
 
-/// Reads frames from one socket. The message of a frame stays valid until the next call.
+/// How a handshake over a socket ended.
+struct HandshakeOutcome {
+  asio::error_code error;                ///< the socket failed or closed
+  std::optional<HandshakeError> failed;  ///< the handshake itself failed
+  CipherState send;                      ///< for the connection's FrameWriter
+  KeyKind authority = KeyKind::client;   ///< the long-term key the session was opened under
+  bool ok() const { return !error && !failed; }
+};
+
+/// Reads one connection: first its handshake (at most handshake_bytes_max buffered), then
+/// sealed frames, each opened in place in one reusable buffer bounded by the frame limit.
+/// The message of a frame stays valid until the next call.
 class FrameReader {
  public:
-  FrameReader(const Keyring& keys, std::size_t max_frame_bytes)
-      : keys_(&keys), max_frame_bytes_(max_frame_bytes) {}
+  explicit FrameReader(std::size_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
 
+  /// The responder's side: reads an offer, and writes the answer (or, when the offer
+  /// deserves one, a refusal). On success the reader keeps the receiving half.
+  awaitable<HandshakeOutcome> accept(tcp::socket& socket, const Keyring& keys,
+                                     HandshakeParams params);
+  /// The initiator's side: writes the offer and reads the answer.
+  awaitable<HandshakeOutcome> initiate(tcp::socket& socket, HandshakeParams params, KeyKind kind,
+                                       const Key& key);
+
+  /// The next sealed frame. REQUIRES: a handshake completed.
   awaitable<ReadOutcome> next(tcp::socket& socket);
   /// Changes the frame limit (a connection that authenticated as a peer may send more).
   void set_max_frame_bytes(std::size_t bytes) { max_frame_bytes_ = bytes; }
+  /// The authority of every frame after the handshake.
+  KeyKind authority() const { return authority_; }
 
  private:
-  const Keyring* keys_;
+  /// Reads more into the buffer, growing it up to `cap`. Error: the socket's, or
+  /// message_size when the buffer is full at `cap`.
+  awaitable<asio::error_code> read_more(tcp::socket& socket, std::size_t cap);
+
   std::size_t max_frame_bytes_;
+  CipherState receive_;
+  bool open_ = false;
+  KeyKind authority_ = KeyKind::client;
   std::vector<char> buffer_;
   std::size_t begin_ = 0;  // first unconsumed byte
   std::size_t end_ = 0;    // one past the last byte read
 };
 
-/// Writes batches of frames to one socket, each batch in as few writes as it can: small
-/// frames (replies, requests, acknowledgements) are copied together into one reusable
-/// buffer, since a copy of a few hundred bytes costs far less than the extra system call a
-/// gathered write needs once it passes asio's 64 buffers; large frames (prepares) are
-/// gathered in place, never copied.
+/// Writes batches of frames to one connection, each sealed under its sending key, in as
+/// few writes as it can: a burst of replies or a batch of prepares leaves in one sendmsg.
 class FrameWriter {
  public:
-  /// Messages up to this size are copied into the buffer; larger ones are gathered.
-  static constexpr std::size_t copy_max_bytes = 1024;
+  FrameWriter() = default;
+  explicit FrameWriter(CipherState send) : send_(send) {}
 
   /// Writes `frames` in order. Returns the error, if any.
   awaitable<asio::error_code> write(tcp::socket& socket, std::span<const OutFrame> frames);
 
  private:
-  struct Piece {
-    const char* data;  // null: `size` bytes of scratch_ from `offset`
-    std::size_t offset;
-    std::size_t size;
-  };
+  CipherState send_;
   std::string scratch_;
-  std::vector<Piece> pieces_;
-  std::vector<asio::const_buffer> buffers_;
 };
-
-/// Writes `frames` with a FrameWriter of its own (for one-off frames such as a hello).
-awaitable<asio::error_code> write_frames(tcp::socket& socket, std::span<const OutFrame> frames);
 
 /// Bytes a frame of `message_bytes` takes at most (header and trailer included).
 constexpr std::size_t frame_bytes_max(std::size_t message_bytes) {

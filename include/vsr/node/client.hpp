@@ -28,6 +28,7 @@
 #include "vsr/core/message.hpp"
 #include "vsr/net/asio.hpp"
 #include "vsr/net/frame.hpp"
+#include "vsr/net/stream.hpp"
 #include "vsr/node/status.hpp"
 
 namespace vsr::node {
@@ -39,12 +40,30 @@ struct Outcome {
   enum class Kind : std::uint8_t {
     reply,    ///< a definite reply (status ok, stale_request or evicted)
     unknown,  ///< no reply before the deadline: it may or may not have executed
+    refused,  ///< a node refused the handshake (another key, cluster or protocol version)
+              ///< before this client ever opened a session: nothing was sent, so the
+              ///< request did not execute
   };
   Kind kind = Kind::unknown;
   core::Reply reply;   ///< when kind == reply
-  std::string detail;  ///< when unknown: why
+  std::string detail;  ///< when unknown or refused: why
   bool definite() const { return kind == Kind::reply; }
 };
+
+/// Why a node did not answer a status query.
+struct Unreachable {
+  enum class Why : std::uint8_t {
+    connection,      ///< no connection (refused, reset, no route...)
+    timeout,         ///< connected, or trying, but no answer before the deadline
+    authentication,  ///< the node refused this client's key: another cluster's client.tnet
+    handshake,       ///< the node refused the handshake for another reason (version...)
+  };
+  Why why = Why::timeout;
+  std::string detail;  ///< e.g. "Connection refused"
+};
+
+/// "connection_failed", "timeout", "authentication_failed", "handshake_refused".
+const char* to_string(Unreachable::Why why);
 
 /// One logical client: a client id and, once registered, its session's number (the op of
 /// the registration), which every request names.
@@ -106,7 +125,7 @@ class AsyncClient {
                                std::string operation, Clock::time_point deadline);
 
   /// Asks node `node` (index in the config) for its status. Err: unreachable or no answer.
-  net::awaitable<Result<NodeStatus, std::string>> status(std::size_t node,
+  net::awaitable<Result<NodeStatus, Unreachable>> status(std::size_t node,
                                                          Clock::time_point deadline);
 
   /// Closes every connection; pending calls end as unknown. The client is unusable after.
@@ -124,7 +143,8 @@ class AsyncClient {
                                    Clock::time_point deadline);
   Link& link(std::size_t node);
   net::awaitable<void> run_link(Link& link);
-  net::awaitable<void> read_link(Link& link, std::shared_ptr<net::tcp::socket> socket);
+  net::awaitable<void> read_link(Link& link, std::shared_ptr<net::tcp::socket> socket,
+                                 net::FrameReader frames);
   void on_message(Link& link, std::string_view message);
   void link_failed(Link& link);
 
@@ -139,6 +159,7 @@ class AsyncClient {
   std::map<std::pair<std::string, std::uint64_t>, Waiter*> calls_;
   std::map<std::uint64_t, Waiter*> status_calls_;
   std::uint64_t nonce_ = 0;
+  std::uint64_t sessions_opened_ = 0;  // handshakes completed, on any link
   bool closed_ = false;
 };
 
@@ -154,9 +175,9 @@ class Client {
   Outcome call(ClientSession& session, core::RequestNo request_no, std::string operation,
                std::chrono::milliseconds timeout);
   /// See AsyncClient::status.
-  Result<NodeStatus, std::string> status(std::size_t node, std::chrono::milliseconds timeout);
+  Result<NodeStatus, Unreachable> status(std::size_t node, std::chrono::milliseconds timeout);
   /// Status of every node in `nodes`, queried concurrently.
-  std::vector<Result<NodeStatus, std::string>> status_all(const std::vector<std::size_t>& nodes,
+  std::vector<Result<NodeStatus, Unreachable>> status_all(const std::vector<std::size_t>& nodes,
                                                           std::chrono::milliseconds timeout);
 
   AsyncClient& async() { return *client_; }

@@ -1,8 +1,9 @@
 #pragma once
 // The outbound link from a replica to one peer (docs/vsr/wire.md, "Connections"): a bounded
 // queue that the actor fills, and a worker coroutine that connects with jittered
-// exponential backoff, opens each connection with a hello and writes the queue in gathered
-// batches. The peer's messages to us arrive on the link it opened, never on this one.
+// exponential backoff, opens each connection with the handshake (under the replica key)
+// and a hello, and writes the queue in sealed batches. The peer's messages to us arrive on the link
+// it opened, never on this one.
 //
 // A link never trusts a connection it has not heard from. It sends a ping every
 // `ping_interval` and the peer's runtime answers each with a pong on the same connection;
@@ -31,13 +32,15 @@ namespace vsr::node {
 
 /// How a PeerLink behaves; peer_link_options() (settings.hpp) derives it from the config.
 struct PeerLinkOptions {
-  std::uint64_t cluster_id = 0;                   ///< the core's id, for ping and pong
+  std::uint64_t cluster_id = 0;                   ///< the core's id: handshake, ping and pong
+  std::int64_t protocol_version = 0;              ///< the handshake's
   std::chrono::milliseconds ping_interval{100};   ///< one ping per interval
   std::chrono::milliseconds silence_limit{2000};  ///< no pong for this long: reconnect
   std::chrono::milliseconds backoff_min{50};
   std::chrono::milliseconds backoff_max{2000};
   std::size_t queue_capacity = 4096;   ///< frames waiting; more are dropped
   std::size_t max_frame_bytes = 4096;  ///< the largest frame read back (pongs are tiny)
+  std::size_t frames_per_write = 256;  ///< frames taken off the queue for one write
 };
 
 /// What a PeerLink has done, for logs and tests.
@@ -52,7 +55,7 @@ struct PeerLinkCounters {
 class PeerLink {
  public:
   /// A link to `name` at `address`; `hello` is the first frame of every connection.
-  /// `keys` must hold the replica key (pongs are signed with it).
+  /// `keys` must hold the replica key (the handshake is made under it).
   PeerLink(asio::io_context& io, std::string name, config::NodeAddress address,
            const net::Keyring& keys, net::OutFrame hello, PeerLinkOptions options,
            std::uint64_t seed);
@@ -79,12 +82,15 @@ class PeerLink {
   net::awaitable<void> run_connections();
   /// Resolves and connects; an error when that fails or the connection was given up.
   net::awaitable<asio::error_code> connect(Connection& connection);
-  /// Writes the hello, then the queue, until a write fails or the link closes.
-  net::awaitable<asio::error_code> serve(std::shared_ptr<Connection> connection);
+  /// Writes the hello, then the queue, sealed under `send`, until a write fails or the
+  /// link closes.
+  net::awaitable<asio::error_code> serve(std::shared_ptr<Connection> connection,
+                                         net::CipherState send);
   /// Reads the peer's pongs; anything else, or an error, gives the connection up.
-  net::awaitable<void> read_pongs(std::shared_ptr<Connection> connection);
+  net::awaitable<void> read_pongs(std::shared_ptr<Connection> connection, net::FrameReader frames);
   /// read_pongs() without its exception guard.
-  net::awaitable<void> read_pongs_until_closed(std::shared_ptr<Connection> connection);
+  net::awaitable<void> read_pongs_until_closed(std::shared_ptr<Connection> connection,
+                                               net::FrameReader& frames);
   /// Pings every ping_interval; gives the connection up after silence_limit without a pong.
   net::awaitable<void> watch(std::shared_ptr<Connection> connection);
   /// watch() without its exception guard.

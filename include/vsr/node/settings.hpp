@@ -23,7 +23,12 @@ struct RuntimeLimits {
   static constexpr std::size_t peer_queue_capacity = 4096;     ///< frames per peer link
   static constexpr std::size_t session_queue_capacity = 4096;  ///< frames per inbound session
   static constexpr std::size_t max_client_routes = 65536;      ///< client id -> session
-  static constexpr std::uint32_t client_table_size = 1024;     ///< the core's sessions
+  /// Frames a link's writer takes off its queue for one write (one sendmsg).
+  static constexpr std::size_t frames_per_write = 256;
+  /// Messages the actor takes from its inbox before it executes their effects (one wake-up
+  /// of the disk thread for all of them: group commit).
+  static constexpr std::size_t inbox_batch = 256;
+  static constexpr std::uint32_t client_table_size = 1024;  ///< the core's sessions
   static constexpr std::chrono::milliseconds backoff_min{50};
   static constexpr std::chrono::milliseconds backoff_max{2000};
   /// A peer link that hears no pong for this many heartbeats reconnects (peer_link.hpp)...

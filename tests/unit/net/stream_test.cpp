@@ -1,13 +1,14 @@
-// Proves FrameWriter and FrameReader over a loopback TCP connection: batches that mix
-// small frames (copied together) and large ones (gathered in place), longer than one
-// write's frame limit and past asio's 64-buffer gather limit, arrive whole, in order and
-// authenticated; an empty batch writes nothing.
+// Proves FrameWriter and FrameReader over a loopback TCP connection: after the handshake,
+// batches that mix small and large frames, and batches longer than one write, arrive
+// whole, in order, under the authority of the key the handshake used; an empty batch
+// writes nothing; a wrong key is refused and the initiator learns why.
 
 #include "vsr/net/stream.hpp"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,11 +28,17 @@ struct Received {
   std::vector<std::string> messages;
   std::vector<KeyKind> authorities;
   bool failed = false;
+  std::optional<HandshakeError> initiator_failed;
+  std::optional<HandshakeError> responder_failed;
 };
 
-// Sends `batches` through one FrameWriter on a loopback connection and reads frames until
+constexpr HandshakeParams params{77, 3};
+
+// Opens a loopback connection with a handshake under `kind` (the initiator holding
+// `initiator_keys`), sends `batches` through one FrameWriter, and reads frames until
 // `expected` arrived (or a 10 s deadline passed).
-Received round_trip(const std::vector<std::vector<OutFrame>>& batches, std::size_t expected) {
+Received round_trip(const std::vector<std::vector<OutFrame>>& batches, std::size_t expected,
+                    KeyKind kind = KeyKind::client, const Keyring& initiator_keys = test_keys()) {
   const Keyring keys = test_keys();
   asio::io_context io(1);
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
@@ -43,7 +50,14 @@ Received round_trip(const std::vector<std::vector<OutFrame>>& batches, std::size
   asio::co_spawn(
       io,
       [&]() -> awaitable<void> {
-        FrameWriter writer;
+        FrameReader answers(1 << 20);
+        const Key& key = kind == KeyKind::replica ? initiator_keys.replica : initiator_keys.client;
+        HandshakeOutcome h = co_await answers.initiate(client, params, kind, key);
+        if (!h.ok()) {
+          out.initiator_failed = h.failed;
+          co_return;
+        }
+        FrameWriter writer(h.send);
         for (const auto& batch : batches) {
           if (co_await writer.write(client, batch)) out.failed = true;
         }
@@ -52,7 +66,12 @@ Received round_trip(const std::vector<std::vector<OutFrame>>& batches, std::size
   asio::co_spawn(
       io,
       [&]() -> awaitable<void> {
-        FrameReader reader(keys, 1 << 20);
+        FrameReader reader(1 << 20);
+        HandshakeOutcome h = co_await reader.accept(server, keys, params);
+        if (!h.ok()) {
+          out.responder_failed = h.failed;
+          co_return;
+        }
         while (out.messages.size() < expected) {
           ReadOutcome r = co_await reader.next(server);
           if (!r.ok()) {
@@ -68,44 +87,55 @@ Received round_trip(const std::vector<std::vector<OutFrame>>& batches, std::size
   return out;
 }
 
+OutFrame out_frame(std::string message) {
+  return OutFrame{std::make_shared<const std::string>(std::move(message))};
+}
+
 TEST(NetStream, MixedBatchesArriveWholeAndInOrder) {
-  const Keyring keys = test_keys();
-  // Sizes on both sides of the copy limit, and a batch longer than one write's 256 frames:
-  // its small frames alone need more than 64 gathered buffers.
-  const std::vector<std::size_t> sizes = {
-      0, 10, FrameWriter::copy_max_bytes - 8, FrameWriter::copy_max_bytes + 1, 5000, 3, 70000};
+  // Sizes from empty to larger than one write's buffer, and a batch of 700 frames.
+  const std::vector<std::size_t> sizes = {0, 10, 1016, 1025, 5000, 3, 70000, 300000};
   std::vector<std::vector<OutFrame>> batches(3);
   std::vector<std::string> sent;
-  std::vector<KeyKind> kinds;
   for (std::size_t b = 0; b < batches.size(); ++b) {
     const std::size_t count = b == 1 ? 700 : 9;
     for (std::size_t i = 0; i < count; ++i) {
       const std::string message = message_of(sizes[(i + b) % sizes.size()], i);
-      const KeyKind kind = i % 3 == 0 ? KeyKind::replica : KeyKind::client;
-      const Key& key = kind == KeyKind::replica ? keys.replica : keys.client;
-      batches[b].push_back(make_out_frame(std::make_shared<const std::string>(message), kind, key));
+      batches[b].push_back(out_frame(message));
       sent.push_back(message);
-      kinds.push_back(kind);
     }
   }
-  const Received got = round_trip(batches, sent.size());
-  ASSERT_FALSE(got.failed);
-  ASSERT_EQ(got.messages.size(), sent.size());
-  for (std::size_t i = 0; i < sent.size(); ++i) {
-    EXPECT_EQ(got.messages[i], sent[i]) << "frame " << i;
-    EXPECT_EQ(got.authorities[i], kinds[i]) << "frame " << i;
+  for (KeyKind kind : {KeyKind::replica, KeyKind::client}) {
+    const Received got = round_trip(batches, sent.size(), kind);
+    ASSERT_FALSE(got.failed);
+    ASSERT_EQ(got.messages.size(), sent.size());
+    for (std::size_t i = 0; i < sent.size(); ++i) {
+      EXPECT_EQ(got.messages[i], sent[i]) << "frame " << i;
+      EXPECT_EQ(got.authorities[i], kind) << "frame " << i;
+    }
   }
 }
 
 TEST(NetStream, EmptyBatchWritesNothing) {
-  const Keyring keys = test_keys();
   std::vector<std::vector<OutFrame>> batches(2);
-  batches[1].push_back(
-      make_out_frame(std::make_shared<const std::string>("2:ok,"), KeyKind::client, keys.client));
+  batches[1].push_back(out_frame("2:ok,"));
   const Received got = round_trip(batches, 1);
   ASSERT_FALSE(got.failed);
   ASSERT_EQ(got.messages.size(), 1u);
   EXPECT_EQ(got.messages[0], "2:ok,");
+}
+
+TEST(NetStream, AWrongKeyIsRefusedAndTheInitiatorLearnsWhy) {
+  Keyring wrong = test_keys();
+  wrong.client.bytes[0] ^= 1;
+  std::vector<std::vector<OutFrame>> batches(1);
+  batches[0].push_back(out_frame("2:ok,"));
+  const Received got = round_trip(batches, 1, KeyKind::client, wrong);
+  EXPECT_TRUE(got.messages.empty());
+  ASSERT_TRUE(got.responder_failed.has_value());
+  EXPECT_EQ(got.responder_failed->code, HandshakeErrc::authentication);
+  ASSERT_TRUE(got.initiator_failed.has_value());
+  EXPECT_EQ(got.initiator_failed->code, HandshakeErrc::refused);
+  EXPECT_EQ(got.initiator_failed->reason, HandshakeErrc::authentication);
 }
 
 }  // namespace

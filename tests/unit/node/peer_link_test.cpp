@@ -41,13 +41,13 @@ net::Keyring keys() {
   return k;
 }
 
-net::OutFrame frame_of(std::string message, const net::Keyring& k) {
-  return net::make_out_frame(std::make_shared<const std::string>(std::move(message)),
-                             net::KeyKind::replica, k.replica);
+net::OutFrame frame_of(std::string message, const net::Keyring&) {
+  return net::OutFrame{std::make_shared<const std::string>(std::move(message))};
 }
 
 /// The far end of a link: answers pings with pongs and records every other message, or
-/// (black_hole) accepts and then neither reads nor writes, keeping the connection open.
+/// (black_hole) accepts and answers the handshake, then neither reads nor writes, keeping
+/// the connection open.
 class FakePeer {
  public:
   enum class Mode { answer, black_hole };
@@ -73,15 +73,28 @@ class FakePeer {
       if (ec) co_return;
       accepted += 1;
       if (mode_ == Mode::black_hole) {
-        held_.push_back(socket);  // open, never read: the dialler is told nothing
+        asio::co_spawn(io_, hold(socket), asio::detached);
         continue;
       }
       asio::co_spawn(io_, serve(socket), asio::detached);
     }
   }
 
+  // Answers the handshake, then keeps the connection open and never reads it again: the
+  // dialler is told nothing more.
+  awaitable<void> hold(std::shared_ptr<tcp::socket> socket) {
+    net::FrameReader frames(4u << 20);
+    const net::HandshakeOutcome handshake =
+        co_await frames.accept(*socket, keys_, net::HandshakeParams{cluster_id, 3});
+    if (handshake.ok()) held_.push_back(socket);
+  }
+
   awaitable<void> serve(std::shared_ptr<tcp::socket> socket) {
-    net::FrameReader frames(keys_, 4u << 20);
+    net::FrameReader frames(4u << 20);
+    const net::HandshakeOutcome handshake =
+        co_await frames.accept(*socket, keys_, net::HandshakeParams{cluster_id, 3});
+    if (!handshake.ok()) co_return;
+    net::FrameWriter pongs(handshake.send);
     for (;;) {
       net::ReadOutcome r = co_await frames.next(*socket);
       if (!r.ok()) co_return;
@@ -91,7 +104,7 @@ class FakePeer {
         continue;
       }
       const net::OutFrame pong = frame_of(encode_pong(cluster_id, *nonce), keys_);
-      if (co_await net::write_frames(*socket, std::span<const net::OutFrame>(&pong, 1))) co_return;
+      if (co_await pongs.write(*socket, std::span<const net::OutFrame>(&pong, 1))) co_return;
       pongs_sent += 1;
     }
   }
@@ -116,6 +129,7 @@ class PeerLinkTest : public ::testing::Test {
   PeerLink& make_link(std::uint16_t port) {
     PeerLinkOptions o;
     o.cluster_id = cluster_id;
+    o.protocol_version = 3;
     o.ping_interval = ping_interval;
     o.silence_limit = silence_limit;
     o.backoff_min = 10ms;
