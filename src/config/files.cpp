@@ -13,6 +13,10 @@
 #include <array>
 #include <initializer_list>
 #include <limits>
+#include <span>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -74,13 +78,19 @@ const char* type_name(const tnet::Value& value) {
 // A field we do not know is a typo or a file from another version: refuse it rather than
 // run with a setting the operator believes is in effect.
 Result<void, std::string> reject_unknown_fields(const tnet::Value& dict, std::string_view what,
-                                                std::initializer_list<std::string_view> known) {
+                                                std::span<const std::string_view> known) {
   for (const tnet::Entry& entry : dict.entries()) {
     if (std::find(known.begin(), known.end(), entry.key) == known.end()) {
       return fail(fmt::format("{}: unknown field '{}'", what, printable(entry.key)));
     }
   }
   return {};
+}
+
+Result<void, std::string> reject_unknown_fields(const tnet::Value& dict, std::string_view what,
+                                                std::initializer_list<std::string_view> known) {
+  return reject_unknown_fields(dict, what,
+                               std::span<const std::string_view>(known.begin(), known.size()));
 }
 
 template <std::size_t N>
@@ -127,6 +137,21 @@ Result<std::vector<Node>, std::string> decode_nodes(const tnet::Value& list) {
         Node{std::string(name), NodeAddress{std::string(host), static_cast<std::uint16_t>(port)}});
   }
   return nodes;
+}
+
+// The connection limits with their tunables, in file order (encode and decode share it).
+template <class C>
+auto connection_fields(C& c) {
+  using Value = std::conditional_t<std::is_const_v<C>, const std::uint32_t, std::uint32_t>;
+  return std::array<std::pair<const limits::Tunable*, Value*>, 7>{{
+      {&limits::handshake_timeout_ms, &c.handshake_timeout_ms},
+      {&limits::client_idle_timeout_ms, &c.client_idle_timeout_ms},
+      {&limits::unauthenticated_connections_max, &c.unauthenticated_connections_max},
+      {&limits::unauthenticated_buffer_mib, &c.unauthenticated_buffer_mib},
+      {&limits::client_connections_max, &c.client_connections_max},
+      {&limits::descriptor_reserve, &c.descriptor_reserve},
+      {&limits::rejection_log_lines_per_10s, &c.rejection_log_lines_per_10s},
+  }};
 }
 
 // Reads a tunable as any u32; validate_tuning() then reports the bounds by name.
@@ -250,6 +275,13 @@ std::string encode_cluster(const ClusterConfig& cluster) {
   e.key(limits::request_timeout_ms.name);
   e.integer(cluster.timeouts.request_timeout_ms);
   e.end_dict();
+  e.key("connections");
+  e.begin_dict();
+  for (const auto& [tunable, value] : connection_fields(cluster.connections)) {
+    e.key(tunable->name);
+    e.integer(*value);
+  }
+  e.end_dict();
   e.end_dict();
   return seal(cluster_format, body);
 }
@@ -279,7 +311,7 @@ Result<ClusterConfig, std::string> decode_cluster(std::string_view bytes) {
   constexpr std::string_view what = "cluster config";
   if (auto ok = reject_unknown_fields(*body, what,
                                       {"cluster_id", "config_version", "nodes", "replica_key",
-                                       "client_key", "tuning", "timeouts"});
+                                       "client_key", "tuning", "timeouts", "connections"});
       !ok) {
     return fail(ok.error());
   }
@@ -334,6 +366,25 @@ Result<ClusterConfig, std::string> decode_cluster(std::string_view bytes) {
   cluster.timeouts.view_change_timeout_ms = read_u32(o, limits::view_change_timeout_ms);
   cluster.timeouts.request_timeout_ms = read_u32(o, limits::request_timeout_ms);
   if (!o.ok()) return fail(o.error());
+
+  // Files written before the connection limits were fields lack the dict: the defaults.
+  if (auto connections = body->find("connections")) {
+    if (!connections->is_dict()) {
+      return fail(fmt::format("{}: field 'connections' must be a dict", what));
+    }
+    std::vector<std::string_view> names;
+    for (const auto& [tunable, value] : connection_fields(cluster.connections)) {
+      names.push_back(tunable->name);
+    }
+    if (auto ok = reject_unknown_fields(*connections, "connections", names); !ok) {
+      return fail(ok.error());
+    }
+    tnet::FieldReader c(*connections, "connections");
+    for (auto& [tunable, value] : connection_fields(cluster.connections)) {
+      *value = read_u32(c, *tunable);
+    }
+    if (!c.ok()) return fail(c.error());
+  }
 
   if (auto ok = validate(cluster); !ok) return fail(fmt::format("{}: {}", what, ok.error()));
   return cluster;

@@ -304,11 +304,28 @@ Result<void, std::string> validate_version(std::uint64_t config_version) {
 
 }  // namespace
 
+Result<void, std::string> validate_connections(const Connections& c) {
+  const std::pair<const limits::Tunable&, std::uint32_t> fields[] = {
+      {limits::handshake_timeout_ms, c.handshake_timeout_ms},
+      {limits::client_idle_timeout_ms, c.client_idle_timeout_ms},
+      {limits::unauthenticated_connections_max, c.unauthenticated_connections_max},
+      {limits::unauthenticated_buffer_mib, c.unauthenticated_buffer_mib},
+      {limits::client_connections_max, c.client_connections_max},
+      {limits::descriptor_reserve, c.descriptor_reserve},
+      {limits::rejection_log_lines_per_10s, c.rejection_log_lines_per_10s},
+  };
+  for (const auto& [tunable, value] : fields) {
+    if (auto ok = check_tunable(tunable, value); !ok) return ok;
+  }
+  return {};
+}
+
 Result<void, std::string> validate(const ClusterConfig& cluster) {
   if (auto ok = validate_version(cluster.config_version); !ok) return ok;
   if (auto ok = validate_nodes(cluster.nodes); !ok) return ok;
   if (auto ok = validate_tuning(cluster.tuning); !ok) return ok;
-  return validate_timeouts(cluster.timeouts);
+  if (auto ok = validate_timeouts(cluster.timeouts); !ok) return ok;
+  return validate_connections(cluster.connections);
 }
 
 Result<void, std::string> validate(const ClientConfig& client) {

@@ -14,23 +14,29 @@ namespace vsr::node {
 
 namespace limits = config::limits;
 
-AdmissionLimits admission_limits(std::uint64_t descriptors, std::size_t nodes) {
+AdmissionLimits admission_limits(std::uint64_t descriptors, std::size_t nodes,
+                                 const config::Connections& connections) {
   AdmissionLimits a;
   a.descriptors = descriptors;
-  a.handshake_timeout = std::chrono::milliseconds(limits::handshake_timeout_ms);
-  a.client_idle_timeout = std::chrono::milliseconds(limits::client_idle_timeout_ms);
+  a.handshake_timeout = std::chrono::milliseconds(connections.handshake_timeout_ms);
+  a.client_idle_timeout = std::chrono::milliseconds(connections.client_idle_timeout_ms);
   // A request is its operation plus a few fields (client id, numbers): 4 KiB is ample.
   a.client_frame_bytes_max = net::frame_bytes_max(core::Options{}.max_operation_bytes + 4096);
   // Each peer may hold a link to us while its previous one is being replaced.
   a.replica_max = 2 * nodes;
   // Outbound peer links, the listening socket and the node's files come out of the reserve.
-  const std::uint64_t reserved = limits::descriptor_reserve + nodes + a.replica_max;
+  const std::uint64_t reserved = connections.descriptor_reserve + nodes + a.replica_max;
   const std::uint64_t budget = descriptors > reserved ? descriptors - reserved : 0;
-  a.unauthenticated_max = static_cast<std::size_t>(std::min<std::uint64_t>(
-      limits::unauthenticated_connections_max, std::max<std::uint64_t>(1, budget / 4)));
+  // As many unauthenticated connections as the buffer total holds request-sized frames.
+  const std::uint64_t fit_in_buffers =
+      (std::uint64_t{connections.unauthenticated_buffer_mib} << 20) / a.client_frame_bytes_max;
+  a.unauthenticated_max = static_cast<std::size_t>(std::max<std::uint64_t>(
+      1, std::min({std::uint64_t{connections.unauthenticated_connections_max}, fit_in_buffers,
+                   budget / 4})));
   a.client_max = static_cast<std::size_t>(
-      std::min<std::uint64_t>(limits::client_connections_max,
+      std::min<std::uint64_t>(connections.client_connections_max,
                               budget > a.unauthenticated_max ? budget - a.unauthenticated_max : 1));
+  a.rejection_log_lines = connections.rejection_log_lines_per_10s;
   return a;
 }
 

@@ -209,8 +209,8 @@ class Runtime {
     rejected_ += 1;
     log_refusal(reason, fmt::format("rejected input from {}; closing the connection", from));
   }
-  /// Logs a refused or closed connection, at most config::limits::rejection_log_lines_per_10s
-  /// lines per 10 s (the rest are summarised).
+  /// Logs a refused or closed connection, at most rejection_log_lines_per_10s lines per 10 s
+  /// (cluster.tnet; the rest are summarised).
   void log_refusal(std::string_view reason, std::string_view detail) {
     if (auto line = refusals_.note(reason, detail, std::chrono::steady_clock::now())) {
       spdlog::warn("{}", *line);
@@ -292,7 +292,8 @@ class Runtime {
   std::unordered_map<std::string, std::weak_ptr<Session>> routes_;  // client id -> session
   std::unordered_set<Session*> sessions_;  // open sessions, for the limit and shutdown
   AdmissionLimits admission_;
-  RejectionLog refusals_{config::limits::rejection_log_lines_per_10s, std::chrono::seconds(10)};
+  RejectionLog refusals_{config::limits::rejection_log_lines_per_10s.default_value,
+                         std::chrono::seconds(10)};
   std::map<std::uint64_t, Session*> unauthenticated_;  // by accept number: oldest first
   std::size_t clients_ = 0;                            // authenticated client sessions
   std::size_t replica_sessions_ = 0;                   // authenticated peer sessions
@@ -461,7 +462,9 @@ Result<void, NodeError> Runtime::run() {
 
   // Descriptors: raise the soft limit to the hard one, and fit the connection limits under
   // it, keeping a reserve for the node's files and peer links.
-  admission_ = admission_limits(raise_descriptor_limit(), spec_.cluster.nodes.size());
+  admission_ = admission_limits(raise_descriptor_limit(), spec_.cluster.nodes.size(),
+                                spec_.cluster.connections);
+  refusals_.set_lines_max(admission_.rejection_log_lines);
   spdlog::info(
       "node {}: {} file descriptors: up to {} client connections, {} not yet authenticated "
       "(closed after {} ms without an authenticated frame), {} from peers",

@@ -9,7 +9,9 @@
 //  - frames that claim to be large, from connections that hold no key, are refused at their
 //    length prefix: the node's anonymous memory (RssAnon) stays within a stated bound;
 //  - a flood of refused connections logs at most the stated number of lines per 10 s, and
-//    summarises the rest.
+//    summarises the rest;
+//  - the limits of cluster.tnet's "connections" dict take effect (a shorter handshake
+//    deadline closes a stalled connection sooner).
 //
 // Every socket is the test's own and is closed at the end of each test; every wait is
 // bounded; every process is stopped by pid.
@@ -35,6 +37,7 @@
 
 #include "cluster.hpp"
 #include "process.hpp"
+#include "vsr/config/cluster_config.hpp"
 #include "vsr/config/limits.hpp"
 
 namespace vsr::test {
@@ -212,6 +215,26 @@ TEST_F(HostileNetworkTest, LargeUnauthenticatedFramesStayWithinTheMemoryBound) {
   EXPECT_FALSE(cluster_.node(target)->wait_for(0ms).has_value()) << "the node exited";
 }
 
+TEST_F(HostileNetworkTest, TheConnectionLimitsOfClusterTnetTakeEffect) {
+  // A shorter handshake deadline in cluster.tnet's "connections" dict: a connection that
+  // sends one byte and stalls is closed after it (the default, 5 s, would outlast the wait).
+  const auto path = cluster_.dir() / "cluster.tnet";
+  auto cluster = config::load_cluster(path);
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  cluster->connections.handshake_timeout_ms = 300;
+  cluster->connections.rejection_log_lines_per_10s = 3;
+  ASSERT_TRUE(config::save_cluster(path, *cluster).ok());
+  ASSERT_TRUE(cluster_.start_all()) << cluster_.logs();
+  const int target = primary_or_first();
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(closed_after_sending(cluster_.port(target), "1", 3s))
+      << "a stalled connection outlived the configured 300 ms deadline";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2500ms);
+  const std::string log = cluster_.node(target)->stderr_text();
+  EXPECT_NE(log.find("closed after 300 ms without an authenticated frame"), std::string::npos)
+      << log;
+}
+
 TEST_F(HostileNetworkTest, AFloodOfRefusedConnectionsLogsAFewLinesAndASummary) {
   ASSERT_TRUE(cluster_.start_all()) << cluster_.logs();
   const int target = primary_or_first();
@@ -238,7 +261,8 @@ TEST_F(HostileNetworkTest, AFloodOfRefusedConnectionsLogsAFewLinesAndASummary) {
     if (line.find("more connections refused or closed") != std::string::npos) summaries += 1;
   }
   const std::size_t windows = static_cast<std::size_t>(seconds / 10 + 1);
-  EXPECT_LE(rejected_lines, config::limits::rejection_log_lines_per_10s * windows) << log;
+  EXPECT_LE(rejected_lines, config::limits::rejection_log_lines_per_10s.default_value * windows)
+      << log;
   EXPECT_GE(summaries, 1u) << log;
 }
 

@@ -74,6 +74,19 @@ struct Timeouts {
   friend bool operator==(const Timeouts&, const Timeouts&) = default;
 };
 
+/// Admission of connections (see limits.hpp and docs/vsr/config.md, "Connections").
+struct Connections {
+  std::uint32_t handshake_timeout_ms = limits::handshake_timeout_ms.default_value;
+  std::uint32_t client_idle_timeout_ms = limits::client_idle_timeout_ms.default_value;
+  std::uint32_t unauthenticated_connections_max =
+      limits::unauthenticated_connections_max.default_value;
+  std::uint32_t unauthenticated_buffer_mib = limits::unauthenticated_buffer_mib.default_value;
+  std::uint32_t client_connections_max = limits::client_connections_max.default_value;
+  std::uint32_t descriptor_reserve = limits::descriptor_reserve.default_value;
+  std::uint32_t rejection_log_lines_per_10s = limits::rejection_log_lines_per_10s.default_value;
+  friend bool operator==(const Connections&, const Connections&) = default;
+};
+
 /// Everything in cluster.tnet.
 struct ClusterConfig {
   ClusterId cluster_id;
@@ -83,6 +96,7 @@ struct ClusterConfig {
   ClientKey client_key;
   Tuning tuning;
   Timeouts timeouts;
+  Connections connections;
 
   /// The replica index of the node called `name`, if there is one.
   std::optional<std::size_t> find_node(std::string_view name) const;
@@ -118,6 +132,8 @@ Result<void, std::string> validate_nodes(const std::vector<Node>& nodes);
 Result<void, std::string> validate_tuning(const Tuning& tuning);
 /// Checks every timeout against its bounds and the view-change timeout against heartbeats.
 Result<void, std::string> validate_timeouts(const Timeouts& timeouts);
+/// Checks every connection limit against its range.
+Result<void, std::string> validate_connections(const Connections& connections);
 /// Checks a whole config (config_version >= 1 included).
 Result<void, std::string> validate(const ClusterConfig& cluster);
 Result<void, std::string> validate(const ClientConfig& client);

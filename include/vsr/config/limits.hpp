@@ -58,28 +58,36 @@ inline constexpr std::uint32_t view_change_heartbeats_min = 2;
 /// request number), possibly at another node.
 inline constexpr Tunable request_timeout_ms{"request_timeout_ms", 10, 1000, 600'000, "ms"};
 
-// Admission of connections (docs/vsr/config.md, "Connections"). Fixed for now: the same
-// in every node, not fields of cluster.tnet.
+// Admission of connections (docs/vsr/config.md, "Connections"): the fields of cluster.tnet's
+// "connections" dict, the same on every node.
 
-/// A connection must send its first authenticated frame (a peer's hello, a client's
-/// request or status query) within this long, or it is closed.
-inline constexpr std::uint32_t handshake_timeout_ms = 5'000;
+/// A connection must complete its handshake and send a first frame that opens (a peer's
+/// hello, a client's request or status query) within this long, or it is closed.
+inline constexpr Tunable handshake_timeout_ms{"handshake_timeout_ms", 100, 5'000, 60'000, "ms"};
 /// An authenticated client connection that sends nothing for this long is closed (the
 /// client library reconnects when it next has something to send).
-inline constexpr std::uint32_t client_idle_timeout_ms = 300'000;
+inline constexpr Tunable client_idle_timeout_ms{"client_idle_timeout_ms", 1'000, 300'000,
+                                                86'400'000, "ms"};
 /// Connections that have not authenticated yet, at most; when a new one arrives at the
 /// limit, the oldest of them is closed, so a flood of silent connections cannot keep an
 /// honest client (which authenticates at once) out.
-inline constexpr std::size_t unauthenticated_connections_max = 256;
+inline constexpr Tunable unauthenticated_connections_max{"unauthenticated_connections_max", 1, 256,
+                                                         65'536, "connections"};
+/// What connections that have not authenticated may hold in frame buffers, in total: the
+/// limit above shrinks until that many request-sized frames fit in it.
+inline constexpr Tunable unauthenticated_buffer_mib{"unauthenticated_buffer_mib", 1, 24, 4'096,
+                                                    "MiB"};
 /// Authenticated client connections, at most; one more is refused.
-inline constexpr std::size_t client_connections_max = 1024;
-/// File descriptors the node keeps for its own files and peer links, beyond the
-/// connections above; the connection limits shrink to fit the process's descriptor limit
+inline constexpr Tunable client_connections_max{"client_connections_max", 1, 1'024, 1'000'000,
+                                                "connections"};
+/// File descriptors the node keeps for its own files, beyond its connections and peer
+/// links; the connection limits shrink to fit the process's descriptor limit
 /// (RLIMIT_NOFILE, raised to its hard limit at start) minus this reserve.
-inline constexpr std::size_t descriptor_reserve = 64;
+inline constexpr Tunable descriptor_reserve{"descriptor_reserve", 16, 64, 65'536, "descriptors"};
 /// Log lines about refused or closed connections, at most per 10 s; the rest are counted
 /// and summarised once per 10 s, by reason.
-inline constexpr std::size_t rejection_log_lines_per_10s = 10;
+inline constexpr Tunable rejection_log_lines_per_10s{"rejection_log_lines_per_10s", 1, 10, 1'000,
+                                                     "lines"};
 
 // Files.
 

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "vsr/config/cluster_config.hpp"
+
 namespace vsr::node {
 
 /// The connection limits of one node.
@@ -30,14 +32,16 @@ struct AdmissionLimits {
   /// The largest frame an unauthenticated or client connection may send: a request with
   /// the largest operation, and its framing.
   std::size_t client_frame_bytes_max = 0;
-  std::uint64_t descriptors = 0;  ///< the descriptor limit they were derived from
+  std::uint64_t descriptors = 0;        ///< the descriptor limit they were derived from
+  std::size_t rejection_log_lines = 0;  ///< per 10 s (RejectionLog)
 };
 
 /// The limits for a node of a cluster of `nodes` whose process may hold `descriptors` file
-/// descriptors: the configured maximums (config/limits.hpp), shrunk to fit the
-/// descriptors left after the reserve, unauthenticated connections taking at most a
-/// quarter of them.
-AdmissionLimits admission_limits(std::uint64_t descriptors, std::size_t nodes);
+/// descriptors: the configured maximums (`connections`, from cluster.tnet), shrunk to fit
+/// the descriptors left after the reserve, unauthenticated connections taking at most a
+/// quarter of them and no more than unauthenticated_buffer_mib holds request-sized frames.
+AdmissionLimits admission_limits(std::uint64_t descriptors, std::size_t nodes,
+                                 const config::Connections& connections);
 
 /// Raises the soft RLIMIT_NOFILE to the hard limit (a common default soft limit is 1024)
 /// and returns the soft limit then in force.
@@ -53,6 +57,7 @@ class RejectionLog {
   RejectionLog(std::size_t lines_max, std::chrono::seconds window)
       : lines_max_(lines_max), window_(window) {}
 
+  void set_lines_max(std::size_t lines_max) { lines_max_ = lines_max; }
   /// Notes one refusal; returns the line to log now, if it is one of the window's first.
   std::optional<std::string> note(std::string_view reason, std::string_view detail,
                                   Clock::time_point now);

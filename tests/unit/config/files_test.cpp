@@ -158,6 +158,21 @@ TEST(ConfigFiles, ClusterRoundTrip) {
   EXPECT_EQ(encode_cluster(*decoded), encoded);  // one config, one encoding
 }
 
+TEST(ConfigFiles, TheConnectionLimitsRoundTripAndDefaultWhenTheDictIsAbsent) {
+  ClusterConfig cluster = sample_cluster();
+  cluster.connections.handshake_timeout_ms = 1'500;
+  cluster.connections.client_connections_max = 77;
+  cluster.connections.unauthenticated_buffer_mib = 3;
+  auto decoded = decode_cluster(encode_cluster(cluster));
+  ASSERT_TRUE(decoded.ok()) << decoded.error();
+  EXPECT_EQ(decoded->connections, cluster.connections);
+  // A file written before the limits were fields has no "connections" dict: the defaults.
+  auto older = decode_cluster(
+      reseal_changed_body(encode_cluster(cluster), "vsr-cluster", {"connections"}, Op::remove));
+  ASSERT_TRUE(older.ok()) << older.error();
+  EXPECT_EQ(older->connections, Connections{});
+}
+
 TEST(ConfigFiles, ClientRoundTrip) {
   const ClientConfig client = client_config_of(sample_cluster());
   auto decoded = decode_client(encode_client(client));
@@ -396,6 +411,8 @@ std::vector<FieldCase> cluster_body_fields() {
       {{"timeouts", "heartbeat_ms"}, "1:1,", "timeouts: field 'heartbeat_ms' must be"},
       {{"timeouts", "view_change_timeout_ms"}, "1:1,", "field 'view_change_timeout_ms' must be"},
       {{"timeouts", "request_timeout_ms"}, "0:}", "timeouts: field 'request_timeout_ms' must be"},
+      {{"connections", "handshake_timeout_ms"}, "1:1,", "connections: field 'handshake_timeout"},
+      {{"connections", "descriptor_reserve"}, "0:]", "connections: field 'descriptor_reserve'"},
       {{"nodes", "1"}, "2:n1,", "nodes[1] is a byte string, not a dict"},
       {{"nodes", "0", "name"}, "1:1#", "nodes[0]: field 'name' must be bytes"},
       {{"nodes", "1", "host"}, "0:]", "nodes[1]: field 'host' must be bytes"},
@@ -429,6 +446,7 @@ TEST(ConfigFiles, UnknownFieldsAreRefusedAtEveryLevel) {
            {{"cluster_id"}, "cluster config: unknown field 'extra'"},
            {{"tuning", "max_batch_size"}, "tuning: unknown field 'extra'"},
            {{"timeouts", "heartbeat_ms"}, "timeouts: unknown field 'extra'"},
+           {{"connections", "handshake_timeout_ms"}, "connections: unknown field 'extra'"},
            {{"nodes", "0", "port"}, "nodes[0]: unknown field 'extra'"}}) {
     auto decoded =
         decode_cluster(reseal_changed_body(good, "vsr-cluster", path, Op::add_sibling, "1:1#"));
@@ -500,6 +518,14 @@ TEST(ConfigFiles, ValuesOutOfRangeInAFileAreNamed) {
        "10:4294967296#",
        "'max_batch_size' must be in [0, 4294967295]"},
       {{"timeouts", "view_change_timeout_ms"}, "2:60#", "at least 2 x heartbeat_ms"},
+      {{"connections", "handshake_timeout_ms"}, "2:99#", "handshake_timeout_ms is 99"},
+      {{"connections", "unauthenticated_connections_max"}, "1:0#", "is 0: it must be 1..65536"},
+      {{"connections", "unauthenticated_buffer_mib"}, "4:4097#", "unauthenticated_buffer_mib"},
+      {{"connections", "client_connections_max"}, "1:0#", "client_connections_max is 0"},
+      {{"connections", "descriptor_reserve"}, "1:8#", "descriptor_reserve is 8"},
+      {{"connections", "rejection_log_lines_per_10s"}, "1:0#", "rejection_log_lines_per_10s"},
+      {{"connections", "client_idle_timeout_ms"}, "3:999#", "client_idle_timeout_ms is 999"},
+      {{"connections"}, "1:1#", "field 'connections' must be a dict"},
       {{"nodes"}, "0:]", "no nodes: a cluster needs at least 1"},
       {{"nodes", "0", "port"}, "1:0#", "nodes[0]: field 'port' must be in [1, 65535], got 0"},
       {{"nodes", "0", "port"}, "5:65536#", "nodes[0]: field 'port' must be in [1, 65535]"},
