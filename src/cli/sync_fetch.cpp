@@ -21,7 +21,7 @@
 
 #include "vsr/core/effects.hpp"
 #include "vsr/net/asio.hpp"
-#include "vsr/net/backoff.hpp"
+#include "vsr/net/link.hpp"
 #include "vsr/net/stream.hpp"
 #include "vsr/node/client.hpp"
 #include "vsr/node/settings.hpp"
@@ -65,12 +65,6 @@ struct PeerState {
 };
 
 /// An outbound link to a peer: a queue the transfer fills and a coroutine that writes it.
-struct OutLink {
-  explicit OutLink(asio::io_context& io) : queue(io, link_queue_capacity) {}
-  net::Channel<net::OutFrame> queue;
-  bool up = false;
-};
-
 class Fetcher {
  public:
   explicit Fetcher(const FetchRequest& request)
@@ -98,8 +92,8 @@ class Fetcher {
                       self.address.to_string(), self.name, listening.error(), self.name)});
     }
     for (std::size_t i = 0; i < replica_count_; ++i) {
-      links_.push_back(i == request_.replica ? nullptr : std::make_unique<OutLink>(io_));
-      if (links_.back()) asio::co_spawn(io_, run_link(i), asio::detached);
+      links_.push_back(i == request_.replica ? nullptr : make_link(i));
+      if (links_.back()) asio::co_spawn(io_, links_.back()->run(), asio::detached);
     }
     asio::co_spawn(io_, accept_loop(), asio::detached);
     asio::co_spawn(io_, transfer(), asio::detached);
@@ -178,56 +172,21 @@ class Fetcher {
     socket->close(ignored);
   }
 
-  // One outbound link: connect (retrying with backoff), handshake, hello, then write what
-  // the transfer queues.
-  awaitable<void> run_link(std::size_t peer) {
-    OutLink& link = *links_[peer];
+  // One outbound link, as a replica dials: under the replica key, with a hello first; what
+  // the transfer queues is lost with a connection that fails (requests are retried).
+  std::unique_ptr<net::Link> make_link(std::size_t peer) {
     const config::Node& node = request_.cluster.nodes[peer];
-    asio::steady_timer pause(io_);
-    net::Backoff backoff(node::RuntimeLimits::backoff_min, node::RuntimeLimits::backoff_max);
-    std::mt19937_64 rng(std::random_device{}());
-    std::vector<net::OutFrame> batch;
-    while (!stopping_) {
-      tcp::resolver resolver(io_);
-      auto [rec, endpoints] = co_await resolver.async_resolve(
-          node.address.host, std::to_string(node.address.port), use_nothrow);
-      if (!rec && !stopping_) {
-        tcp::socket socket(io_);
-        auto [cec, ep] = co_await asio::async_connect(socket, endpoints, use_nothrow);
-        (void)ep;
-        asio::error_code failure = cec;
-        net::FrameReader answers(node::max_frame_bytes());
-        net::HandshakeOutcome handshake;
-        if (!failure) {
-          socket.set_option(tcp::no_delay(true), failure);
-          handshake = co_await answers.initiate(socket, handshake_params(), net::KeyKind::replica,
-                                                keys_.replica);
-          if (!handshake.ok()) failure = asio::error::access_denied;
-        }
-        if (!failure) {
-          link.up = true;
-          backoff.up(std::chrono::steady_clock::now());
-          net::FrameWriter frames(handshake.send);
-          const net::OutFrame hello = hello_frame();
-          failure = co_await frames.write(socket, std::span<const net::OutFrame>(&hello, 1));
-          while (!failure && !stopping_) {
-            auto [ec, frame] = co_await link.queue.async_receive(use_nothrow);
-            if (ec) co_return;  // closed: the transfer is over
-            batch.push_back(std::move(frame));
-            while (batch.size() < node::RuntimeLimits::frames_per_write &&
-                   link.queue.try_receive(
-                       [&](asio::error_code, net::OutFrame f) { batch.push_back(std::move(f)); })) {
-            }
-            failure = co_await frames.write(socket, batch);
-            batch.clear();  // lost with the connection if it failed: requests are retried
-          }
-          link.up = false;
-          backoff.down(std::chrono::steady_clock::now());
-        }
-      }
-      pause.expires_after(backoff.wait(rng));
-      co_await pause.async_wait(use_nothrow);
-    }
+    net::LinkOptions o;
+    o.handshake = handshake_params();
+    o.kind = net::KeyKind::replica;
+    o.backoff_min = node::RuntimeLimits::backoff_min;
+    o.backoff_max = node::RuntimeLimits::backoff_max;
+    o.queue_capacity = link_queue_capacity;
+    o.frames_per_write = node::RuntimeLimits::frames_per_write;
+    net::LinkEvents e;
+    e.greeting = [this] { return std::vector<net::OutFrame>{hello_frame()}; };
+    return std::make_unique<net::Link>(io_.get_executor(), node.address.host, node.address.port,
+                                       keys_.replica, o, std::move(e), std::random_device{}());
   }
 
   net::OutFrame hello_frame() const {
@@ -240,7 +199,7 @@ class Fetcher {
   void send(std::size_t peer, const core::Message& message) {
     if (peer >= links_.size() || !links_[peer]) return;
     auto bytes = core::make_bytes(core::encode(options_.cluster_id, message));
-    (void)links_[peer]->queue.try_send(asio::error_code{}, net::OutFrame{std::move(bytes)});
+    (void)links_[peer]->send(net::OutFrame{std::move(bytes)});
   }
 
   void shutdown() {
@@ -249,7 +208,7 @@ class Fetcher {
     acceptor_.close(ignored);
     wake_.cancel();
     for (auto& link : links_) {
-      if (link) link->queue.close();
+      if (link) link->close();
     }
     for (auto& socket : inbound_) socket->close(ignored);
     client_.close();
@@ -631,7 +590,7 @@ class Fetcher {
   asio::steady_timer wake_;
   node::AsyncClient client_;
   std::vector<PeerState> peers_;
-  std::vector<std::unique_ptr<OutLink>> links_;
+  std::vector<std::unique_ptr<net::Link>> links_;
   std::vector<std::shared_ptr<tcp::socket>> inbound_;
   std::uint64_t view_ = 0;
   std::size_t next_peer_ = 0;

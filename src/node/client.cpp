@@ -7,7 +7,7 @@
 
 #include <fmt/format.h>
 
-#include "vsr/net/backoff.hpp"
+#include "vsr/net/link.hpp"
 #include "vsr/net/stream.hpp"
 #include "vsr/node/settings.hpp"
 
@@ -86,16 +86,11 @@ struct AsyncClient::Waiter {
 
 /// The connection to one node: a bounded queue and a worker that connects and writes it.
 struct AsyncClient::Link {
-  Link(asio::any_io_executor executor, std::size_t i, config::Node n)
-      : index(i), node(std::move(n)), queue(executor, link_queue_capacity), backoff(executor) {}
+  Link(std::size_t i, config::Node n) : index(i), node(std::move(n)) {}
   std::size_t index;
   config::Node node;
-  net::Channel<net::OutFrame> queue;
-  asio::steady_timer backoff;
-  std::shared_ptr<tcp::socket> socket;
-  bool running = false;
-  bool connected = false;
-  bool refused = false;  // the node's last answer to the handshake was a refusal
+  std::unique_ptr<net::Link> link;  // made at the first use
+  bool refused = false;             // the node's last answer to the handshake was a refusal
   Unreachable::Why why = Unreachable::Why::connection;  // of the last failure
   std::string last_error;
 };
@@ -113,7 +108,7 @@ AsyncClient::AsyncClient(asio::any_io_executor executor, config::ClientConfig co
     options_.attempt_timeout = std::chrono::milliseconds(config_.request_timeout_ms);
   }
   for (std::size_t i = 0; i < config_.nodes.size(); ++i) {
-    links_.push_back(std::make_unique<Link>(executor_, i, config_.nodes[i]));
+    links_.push_back(std::make_unique<Link>(i, config_.nodes[i]));
   }
 }
 
@@ -124,13 +119,8 @@ AsyncClient::~AsyncClient() {
 void AsyncClient::close() {
   if (closed_) return;
   closed_ = true;
-  for (auto& link : links_) {
-    link->queue.close();
-    link->backoff.cancel();
-    if (link->socket) {
-      asio::error_code ignored;
-      link->socket->close(ignored);
-    }
+  for (auto& l : links_) {
+    if (l->link) l->link->close();
   }
   for (auto& [key, waiter] : calls_) waiter->timer->cancel();
   for (auto& [key, waiter] : status_calls_) waiter->timer->cancel();
@@ -138,78 +128,42 @@ void AsyncClient::close() {
 
 AsyncClient::Link& AsyncClient::link(std::size_t node) {
   Link& l = *links_.at(node);
-  if (!l.running && !closed_) {
-    l.running = true;
-    asio::co_spawn(executor_, run_link(l), asio::detached);
+  if (!l.link && !closed_) {
+    net::LinkOptions o;
+    o.handshake = net::HandshakeParams{cluster_id_, core::protocol_version};
+    o.kind = net::KeyKind::client;
+    o.backoff_min = std::chrono::milliseconds(20);
+    o.backoff_max = std::chrono::milliseconds(1000);
+    o.queue_capacity = link_queue_capacity;
+    o.frames_per_write = RuntimeLimits::frames_per_write;
+    o.max_frame_bytes = max_frame_bytes();
+    // A request whose write failed goes out again on the next connection.
+    o.rewrite_failed_batch = true;
+    net::LinkEvents e;
+    e.on_frame = [this, &l](std::string_view message) {
+      on_message(l, message);
+      return true;
+    };
+    e.on_up = [this] { sessions_opened_ += 1; };
+    e.on_down = [this, &l](const net::LinkDown& down) {
+      l.last_error = down.refused ? down.refused->detail : down.why;
+      l.refused = down.refused.has_value();
+      l.why = !down.refused ? Unreachable::Why::connection
+              : down.refused->reason == net::HandshakeErrc::authentication
+                  ? Unreachable::Why::authentication
+                  : Unreachable::Why::handshake;
+      link_failed(l);
+    };
+    l.link = std::make_unique<net::Link>(executor_, l.node.address.host, l.node.address.port,
+                                         keys_.client, o, std::move(e), std::random_device{}());
+    asio::co_spawn(executor_, l.link->run(), asio::detached);
   }
   return l;
 }
 
-awaitable<void> AsyncClient::run_link(Link& l) {
-  net::Backoff backoff(std::chrono::milliseconds(20), std::chrono::milliseconds(1000));
-  std::vector<net::OutFrame> batch;
-  std::mt19937_64 rng(std::random_device{}());
-  while (!closed_) {
-    tcp::resolver resolver(executor_);
-    auto [rec, endpoints] = co_await resolver.async_resolve(
-        l.node.address.host, std::to_string(l.node.address.port), use_nothrow);
-    asio::error_code failure = rec;
-    std::optional<net::HandshakeError> refused;
-    if (!rec) {
-      auto socket = std::make_shared<tcp::socket>(executor_);
-      auto [cec, ep] = co_await asio::async_connect(*socket, endpoints, use_nothrow);
-      (void)ep;
-      failure = cec;
-      if (!cec && !closed_) {
-        asio::error_code ignored;
-        socket->set_option(tcp::no_delay(true), ignored);
-        l.socket = socket;
-        net::FrameReader reader(max_frame_bytes());
-        const net::HandshakeOutcome handshake = co_await reader.initiate(
-            *socket, net::HandshakeParams{cluster_id_, core::protocol_version},
-            net::KeyKind::client, keys_.client);
-        failure = handshake.error;
-        if (handshake.failed) {
-          refused = handshake.failed;
-          failure = asio::error::access_denied;
-        }
-        if (!failure && !closed_) {
-          l.connected = true;
-          sessions_opened_ += 1;
-          backoff.up(Clock::now());
-          asio::co_spawn(executor_, read_link(l, socket, std::move(reader)), asio::detached);
-          net::FrameWriter frames(handshake.send);
-          for (;;) {
-            if (batch.empty()) {
-              auto [ec, frame] = co_await l.queue.async_receive(use_nothrow);
-              if (ec) co_return;  // closed
-              batch.push_back(std::move(frame));
-            }
-            while (batch.size() < RuntimeLimits::frames_per_write &&
-                   l.queue.try_receive(
-                       [&](asio::error_code, net::OutFrame f) { batch.push_back(std::move(f)); })) {
-            }
-            failure = co_await frames.write(*socket, batch);
-            if (failure) break;  // keep `batch`: it is resent after reconnecting
-            batch.clear();
-          }
-          l.connected = false;
-          backoff.down(Clock::now());
-        }
-        socket->close(ignored);
-      }
-    }
-    if (closed_) co_return;
-    l.last_error = refused ? refused->detail : failure.message();
-    l.refused = refused.has_value() && refused->code == net::HandshakeErrc::refused;
-    l.why = !refused ? Unreachable::Why::connection
-            : refused->reason == net::HandshakeErrc::authentication
-                ? Unreachable::Why::authentication
-                : Unreachable::Why::handshake;
-    link_failed(l);
-    l.backoff.expires_after(backoff.wait(rng));
-    co_await l.backoff.async_wait(use_nothrow);
-  }
+void AsyncClient::send_to(std::size_t node, const net::OutFrame& frame) {
+  Link& l = link(node);
+  if (l.link) l.link->send(frame);
 }
 
 void AsyncClient::link_failed(Link& l) {
@@ -237,17 +191,6 @@ void AsyncClient::link_failed(Link& l) {
       }
     }
   }
-}
-
-awaitable<void> AsyncClient::read_link(Link& l, std::shared_ptr<tcp::socket> socket,
-                                       net::FrameReader frames) {
-  for (;;) {
-    net::ReadOutcome r = co_await frames.next(*socket);
-    if (!r.ok()) break;
-    on_message(l, r.frame.message);
-  }
-  asio::error_code ignored;
-  socket->close(ignored);  // the writer notices on its next write and reconnects
 }
 
 void AsyncClient::on_message(Link& l, std::string_view message) {
@@ -311,7 +254,7 @@ awaitable<Outcome> AsyncClient::exchange(const std::string& client_id, core::Op 
     const auto now = Clock::now();
     if (now >= deadline) break;
     for (std::size_t node : tracker_.targets(attempt)) {
-      link(node).queue.try_send(asio::error_code{}, frame);  // full: this attempt skips it
+      send_to(node, frame);  // a full queue: this attempt skips the node
     }
     timer.expires_at(std::min(deadline, now + options_.attempt_timeout));
     co_await timer.async_wait(use_nothrow);
@@ -340,11 +283,10 @@ awaitable<Result<NodeStatus, Unreachable>> AsyncClient::status(std::size_t node,
   waiter.timer = &timer;
   waiter.node = node;
   status_calls_[nonce] = &waiter;
-  Link& l = link(node);
   while (!closed_ && !waiter.status && !waiter.failure) {
     const auto now = Clock::now();
     if (now >= deadline) break;
-    l.queue.try_send(asio::error_code{}, frame);
+    send_to(node, frame);
     timer.expires_at(std::min(deadline, now + std::chrono::milliseconds(500)));
     co_await timer.async_wait(use_nothrow);
   }

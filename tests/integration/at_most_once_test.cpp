@@ -11,6 +11,8 @@
 //    move (before: the replay after eviction paid the transfer twice);
 //  - the bytes of a client's connections, recorded and sent again on new connections before
 //    and after eviction, run nothing: no frame opens under a new connection's keys;
+//  - a client.tnet of another cluster gets "authentication failed" (exit 2, at once), not
+//    "outcome unknown"; status shows the nodes as such and exits 2; nothing runs;
 //  - an operation over the size limit is refused by the CLI before sending (exit 2), and a
 //    hand-made one gets a definite invalid_request from the node, which keeps the
 //    connection (before: the node closed it, and the client timed out with exit 3);
@@ -214,6 +216,40 @@ TEST_F(AtMostOnceTest, CapturedConnectionsReplayedByteForByteRunNothing) {
   replay_all();
   EXPECT_EQ(balance("wire-alice"), 900);
   EXPECT_EQ(balance("wire-mallory"), 100) << "a replayed transfer was paid twice";
+}
+
+TEST_F(AtMostOnceTest, AnotherClustersClientTnetIsToldAuthenticationFailedNotAnOutage) {
+  // Another cluster's files naming this cluster's addresses: its client key is not ours.
+  TempDir other;
+  const std::string nodes = fmt::format("n0=127.0.0.1:{},n1=127.0.0.1:{},n2=127.0.0.1:{}",
+                                        cluster_->port(0), cluster_->port(1), cluster_->port(2));
+  ASSERT_EQ(run_vsr({"--cluster-dir", other.path().string(), "init-cluster", "--nodes", nodes})
+                .status.code,
+            0);
+  const auto started = std::chrono::steady_clock::now();
+  RunResult add = run_vsr({"--cluster-dir", other.path().string(), "bank", "add", "auth-x", "5"});
+  EXPECT_EQ(add.status.code, 2) << add.err;
+  EXPECT_NE(add.err.find("authentication failed: this client.tnet does not belong to this cluster"),
+            std::string::npos)
+      << add.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 5s) << "it waited for a timeout";
+  RunResult status = run_vsr({"--cluster-dir", other.path().string(), "status"});
+  EXPECT_EQ(status.status.code, 2) << status.out << status.err;
+  EXPECT_EQ(status.out.find("unreachable"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("n0 127.0.0.1:" + std::to_string(cluster_->port(0)) +
+                            " authentication failed"),
+            std::string::npos)
+      << status.out;
+  RunResult json = run_vsr({"--cluster-dir", other.path().string(), "status", "--json"});
+  EXPECT_EQ(json.status.code, 2);
+  EXPECT_NE(json.out.find("\"unreachable\":\"authentication_failed\""), std::string::npos)
+      << json.out;
+  // Nothing ran: the account does not exist in the real cluster.
+  RunResult get = vsr({"bank", "get", "auth-x"});
+  EXPECT_EQ(get.status.code, 0) << get.err;
+  EXPECT_EQ(get.out, "0\n");
+  // The nodes say why in their logs.
+  EXPECT_NE(cluster_->logs().find("authentication failed"), std::string::npos);
 }
 
 TEST_F(AtMostOnceTest, AnOversizedOperationGetsADefiniteRefusal) {

@@ -142,9 +142,8 @@ class AsyncClient {
                                    core::RequestNo request_no, std::string operation,
                                    Clock::time_point deadline);
   Link& link(std::size_t node);
-  net::awaitable<void> run_link(Link& link);
-  net::awaitable<void> read_link(Link& link, std::shared_ptr<net::tcp::socket> socket,
-                                 net::FrameReader frames);
+  /// Queues `frame` on node `node`'s link (dialling it at the first use).
+  void send_to(std::size_t node, const net::OutFrame& frame);
   void on_message(Link& link, std::string_view message);
   void link_failed(Link& link);
 
