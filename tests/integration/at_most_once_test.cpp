@@ -177,8 +177,8 @@ TEST_F(AtMostOnceTest, CapturedConnectionsReplayedByteForByteRunNothing) {
   std::vector<std::unique_ptr<Proxy>> proxies;
   auto config = config::load_client(cluster_->dir() / "client.tnet");
   ASSERT_TRUE(config.ok());
-  for (int i = 0; i < 3; ++i) {
-    proxies.push_back(std::make_unique<Proxy>(ports[i], cluster_->port(i)));
+  for (std::size_t i = 0; i < 3; ++i) {
+    proxies.push_back(std::make_unique<Proxy>(ports[i], cluster_->port(static_cast<int>(i))));
     config->nodes[i].address.port = ports[i];
   }
   {
@@ -194,9 +194,9 @@ TEST_F(AtMostOnceTest, CapturedConnectionsReplayedByteForByteRunNothing) {
   }
   ASSERT_EQ(balance("wire-mallory"), 100);
   std::vector<std::pair<int, std::string>> captured;
-  for (int i = 0; i < 3; ++i) {
+  for (std::size_t i = 0; i < 3; ++i) {
     for (std::string& bytes : proxies[i]->recorded()) {
-      if (!bytes.empty()) captured.emplace_back(i, std::move(bytes));
+      if (!bytes.empty()) captured.emplace_back(static_cast<int>(i), std::move(bytes));
     }
   }
   ASSERT_FALSE(captured.empty());
