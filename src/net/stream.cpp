@@ -43,6 +43,25 @@ awaitable<asio::error_code> FrameReader::read_more(tcp::socket& socket, std::siz
   co_return asio::error_code{};
 }
 
+awaitable<bool> FrameReader::read_handshake(tcp::socket& socket, const char* oversized,
+                                            HandshakeOutcome& out) {
+  const asio::error_code ec = co_await read_more(socket, handshake_bytes_max);
+  if (ec == asio::error::message_size) {
+    out.failed = HandshakeError{HandshakeErrc::oversized, oversized, {}};
+  } else {
+    out.error = ec;
+  }
+  co_return !ec;
+}
+
+void FrameReader::open_session(const SessionKeys& keys, KeyKind authority, HandshakeOutcome& out) {
+  receive_ = keys.receive;
+  authority_ = authority;
+  open_ = true;
+  out.send = keys.send;
+  out.authority = authority;
+}
+
 awaitable<HandshakeOutcome> FrameReader::accept(tcp::socket& socket, const Keyring& keys,
                                                 HandshakeParams params) {
   VSR_ASSERT(!open_);
@@ -52,11 +71,7 @@ awaitable<HandshakeOutcome> FrameReader::accept(tcp::socket& socket, const Keyri
         accept_offer(std::string_view(buffer_.data() + begin_, end_ - begin_), keys, params);
     if (accepted) {
       begin_ += accepted->consumed;
-      receive_ = accepted->keys.receive;
-      authority_ = accepted->authority;
-      open_ = true;
-      out.send = accepted->keys.send;
-      out.authority = accepted->authority;
+      open_session(accepted->keys, accepted->authority, out);
       auto [ec, n] =
           co_await asio::async_write(socket, asio::buffer(accepted->answer), use_nothrow);
       (void)n;
@@ -74,14 +89,7 @@ awaitable<HandshakeOutcome> FrameReader::accept(tcp::socket& socket, const Keyri
       out.failed = accepted.error();
       co_return out;
     }
-    if (auto ec = co_await read_more(socket, handshake_bytes_max)) {
-      if (ec == asio::error::message_size) {
-        out.failed = HandshakeError{HandshakeErrc::oversized, "a handshake over 4 KiB", {}};
-      } else {
-        out.error = ec;
-      }
-      co_return out;
-    }
+    if (!co_await read_handshake(socket, "a handshake over 4 KiB", out)) co_return out;
   }
 }
 
@@ -103,25 +111,14 @@ awaitable<HandshakeOutcome> FrameReader::initiate(tcp::socket& socket, Handshake
     auto established = initiator.finish(std::string_view(buffer_.data() + begin_, end_ - begin_));
     if (established) {
       begin_ += established->consumed;
-      receive_ = established->keys.receive;
-      authority_ = kind;
-      open_ = true;
-      out.send = established->keys.send;
-      out.authority = kind;
+      open_session(established->keys, kind, out);
       co_return out;
     }
     if (established.error().code != HandshakeErrc::incomplete) {
       out.failed = established.error();
       co_return out;
     }
-    if (auto ec = co_await read_more(socket, handshake_bytes_max)) {
-      if (ec == asio::error::message_size) {
-        out.failed = HandshakeError{HandshakeErrc::oversized, "an answer over 4 KiB", {}};
-      } else {
-        out.error = ec;
-      }
-      co_return out;
-    }
+    if (!co_await read_handshake(socket, "an answer over 4 KiB", out)) co_return out;
   }
 }
 

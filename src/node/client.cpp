@@ -15,7 +15,6 @@ namespace vsr::node {
 namespace {
 
 using net::awaitable;
-using net::tcp;
 using net::use_nothrow;
 
 constexpr std::size_t link_queue_capacity = 4096;

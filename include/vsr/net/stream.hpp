@@ -71,6 +71,10 @@ class FrameReader {
   /// Reads more into the buffer, growing it up to `cap`. Error: the socket's, or
   /// message_size when the buffer is full at `cap`.
   awaitable<asio::error_code> read_more(tcp::socket& socket, std::size_t cap);
+  /// read_more() during a handshake; false when `out` now says why it ended.
+  awaitable<bool> read_handshake(tcp::socket& socket, const char* oversized, HandshakeOutcome& out);
+  /// The handshake succeeded: keep the receiving half, hand out the sending one.
+  void open_session(const SessionKeys& keys, KeyKind authority, HandshakeOutcome& out);
 
   std::size_t max_frame_bytes_;
   CipherState receive_;

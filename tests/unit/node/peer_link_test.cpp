@@ -41,7 +41,7 @@ net::Keyring keys() {
   return k;
 }
 
-net::OutFrame frame_of(std::string message, const net::Keyring&) {
+net::OutFrame frame_of(std::string message) {
   return net::OutFrame{std::make_shared<const std::string>(std::move(message))};
 }
 
@@ -103,7 +103,7 @@ class FakePeer {
         received.emplace_back(r.frame.message);
         continue;
       }
-      const net::OutFrame pong = frame_of(encode_pong(cluster_id, *nonce), keys_);
+      const net::OutFrame pong = frame_of(encode_pong(cluster_id, *nonce));
       if (co_await pongs.write(*socket, std::span<const net::OutFrame>(&pong, 1))) co_return;
       pongs_sent += 1;
     }
@@ -134,7 +134,7 @@ class PeerLinkTest : public ::testing::Test {
     o.silence_limit = silence_limit;
     o.backoff_min = 10ms;
     o.backoff_max = 50ms;
-    const net::OutFrame hello = frame_of(encode_hello(cluster_id, Hello{0, "bank"}), keys_);
+    const net::OutFrame hello = frame_of(encode_hello(cluster_id, Hello{0, "bank"}));
     links_.push_back(std::make_unique<PeerLink>(io_, "peer", config::NodeAddress{"127.0.0.1", port},
                                                 keys_, hello, o, 1));
     asio::co_spawn(io_, links_.back()->run(), asio::detached);
@@ -169,7 +169,7 @@ class PeerLinkTest : public ::testing::Test {
 TEST_F(PeerLinkTest, ALinkThatIsAnsweredKeepsOneConnectionAndDeliversInOrder) {
   FakePeer& peer = make_peer();
   PeerLink& link = make_link(peer.port());
-  for (const char* m : {"m1", "m2", "m3"}) link.send(frame_of(m, keys_));
+  for (const char* m : {"m1", "m2", "m3"}) link.send(frame_of(m));
   // Ten silence limits: a link that did not hear its pongs would have reconnected by now.
   run_for(10 * silence_limit);
   EXPECT_EQ(peer.accepted, 1u);
@@ -202,7 +202,7 @@ TEST_F(PeerLinkTest, AConnectionIntoABlackHoleIsGivenUpAndDialledAgain) {
   EXPECT_LE(took, 3 * silence_limit);
   // What was written into the black hole is lost, as on any network (the core resends);
   // the new connection carries what comes next.
-  link.send(frame_of("after", keys_));
+  link.send(frame_of("after"));
   ASSERT_TRUE(run_until([&] { return !peer.received.empty() && peer.received.back() == "after"; },
                         silence_limit));
   EXPECT_EQ(runtime_kind(peer.received.front()), "hello");
@@ -215,7 +215,7 @@ TEST_F(PeerLinkTest, AWriteStuckOnAPeerThatDoesNotReadIsGivenUp) {
   PeerLink& link = make_link(peer.port());
   ASSERT_TRUE(run_until([&] { return link.connected(); }, 2s));
   // Far more than the kernel buffers of both ends: the writer blocks in its write.
-  for (int i = 0; i < 64; ++i) link.send(frame_of(std::string(1u << 20, 'x'), keys_));
+  for (int i = 0; i < 64; ++i) link.send(frame_of(std::string(1u << 20, 'x')));
   peer.set_mode(FakePeer::Mode::answer);
   ASSERT_TRUE(run_until([&] { return peer.accepted >= 2 && link.counters().pongs > 0; },
                         10 * silence_limit))
